@@ -1,0 +1,46 @@
+"""Frozen runtime configuration handed to actors (read once by serve_app.settings)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+BusyPolicy = Literal["reject", "enqueue"]
+
+
+class StorageConfig(BaseModel):
+    """How the storage actor reaches the database and batches writes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    database_url: str
+    batch_max_rows: int = Field(default=256, ge=1)
+    batch_max_delay_ms: float = Field(default=5.0, ge=0)
+    queue_max_ops: int = Field(default=10_000, ge=1)
+    create_schema: bool = True
+
+
+class SessionConfig(BaseModel):
+    """How session hosts place, run and retire sessions."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hosts: int = Field(default=2, ge=1)
+    host_max_concurrency: int = Field(default=10_000, ge=1)
+    context_messages: int = Field(default=20, ge=0)
+    busy_policy: BusyPolicy = "reject"
+    idle_timeout_s: float = Field(default=600.0, gt=0)
+    pull_timeout_s: float = Field(default=15.0, gt=0)
+
+
+class RuntimeConfig(BaseModel):
+    """Everything the ingress and actors need; built once from settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    storage: StorageConfig
+    sessions: SessionConfig = SessionConfig()
+    jwt_secret: str
+    ws_max_frame_bytes: int = Field(default=1 << 20, ge=1024)
+    namespace: str = "raychat"

@@ -1,0 +1,85 @@
+"""Server -> client frames (API.md §4): every frame carries every key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+FrameType = Literal[
+    "begin", "start", "stream", "end", "end_cover", "close", "error", "info", "file", "over"
+]
+Frame = dict[str, Any]
+
+
+
+@dataclass(frozen=True, slots=True)
+class FrameBatch:
+    """What one pull returns: frames in seq order, and whether the session is still live."""
+
+    frames: list[Frame]
+    live: bool
+
+
+FRAME_KEYS = (
+    "is_bot",
+    "message",
+    "type",
+    "category",
+    "intermediate_steps",
+    "files",
+    "user_id",
+    "message_id",
+    "source",
+    "sender",
+    "receiver",
+    "liked",
+    "extra",
+    "flow_id",
+    "chat_id",
+    "seq",
+)
+
+
+def make_frame(
+    type_: FrameType,
+    category: str,
+    *,
+    flow_id: str | None,
+    chat_id: str | None,
+    message: Any = "",
+    user_id: int | None = None,
+    message_id: int | None = None,
+    is_bot: bool = True,
+    intermediate_steps: str | None = None,
+    extra: str = "{}",
+    source: int = 0,
+) -> Frame:
+    """A complete frame; `seq` is filled in when the frame enters a chat's frame log."""
+    return {
+        "is_bot": is_bot,
+        "message": message,
+        "type": type_,
+        "category": category,
+        "intermediate_steps": intermediate_steps,
+        "files": [],
+        "user_id": user_id,
+        "message_id": message_id,
+        "source": source,
+        "sender": None,
+        "receiver": None,
+        "liked": 0,
+        "extra": extra,
+        "flow_id": flow_id,
+        "chat_id": chat_id,
+        "seq": None,
+    }
+
+
+def error_message(code: int, message: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The `message` of an error frame: the REST envelope shape."""
+    return {"status_code": code, "status_message": message, "data": data}
+
+
+def stream_message(content: str) -> dict[str, Any]:
+    """The `message` of a `stream` frame."""
+    return {"content": content, "reasoning_content": None}

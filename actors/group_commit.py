@@ -1,0 +1,132 @@
+"""Group commit: rows from many callers are written in one transaction per batch.
+
+A batch is flushed when `max_rows` rows are waiting or the oldest op has waited `max_delay_s`.
+Each caller's future resolves only after its batch committed; a failed batch fails every caller in
+it (they may retry with the same row keys: the write is idempotent). The queue is bounded: when it
+is full, `submit` waits (back-pressure) instead of dropping rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from storage.records import MessageRecord, SessionRecord
+
+WriteBatch = Callable[[Sequence[MessageRecord], Sequence[SessionRecord]], Awaitable[dict[str, int]]]
+
+
+@dataclass(frozen=True, slots=True)
+class WriteOp:
+    """One caller's rows and the future that receives their ids."""
+
+    messages: tuple[MessageRecord, ...]
+    sessions: tuple[SessionRecord, ...]
+    done: asyncio.Future[list[int]]
+
+    @property
+    def size(self) -> int:
+        return len(self.messages) + len(self.sessions)
+
+
+@dataclass(frozen=True, slots=True)
+class FlushStats:
+    """What the last flush did (for metrics and tests)."""
+
+    ops: int
+    rows: int
+    seconds: float
+
+
+class GroupCommitter:
+    """Collects WriteOps and flushes them in batches from one background task."""
+
+    def __init__(
+        self, write: WriteBatch, max_rows: int, max_delay_s: float, max_queue: int
+    ) -> None:
+        self._write = write
+        self._max_rows = max_rows
+        self._max_delay_s = max_delay_s
+        self._queue: asyncio.Queue[WriteOp] = asyncio.Queue(maxsize=max_queue)
+        self._task: asyncio.Task[None] | None = None
+        self.flushes: list[FlushStats] = []
+
+    @property
+    def depth(self) -> int:
+        """Ops waiting to be flushed."""
+        return self._queue.qsize()
+
+    def start(self) -> None:
+        """Start the flusher task (idempotent)."""
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Flush what is queued, then stop the flusher."""
+        while not self._queue.empty():
+            await self._flush(await self._collect())
+        if self._task is not None:
+            self._task.cancel()
+
+    async def submit(
+        self, messages: Sequence[MessageRecord], sessions: Sequence[SessionRecord] = ()
+    ) -> list[int]:
+        """Queue rows and wait until they are committed; returns message ids in order.
+
+        Waits while the queue is full. Raises whatever the database raised for the batch.
+        """
+        self.start()
+        done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(WriteOp(tuple(messages), tuple(sessions), done))
+        return await done
+
+    async def _run(self) -> None:
+        while True:
+            await self._flush(await self._collect())
+
+    async def _collect(self) -> list[WriteOp]:
+        loop = asyncio.get_running_loop()
+        batch = [await self._queue.get()]
+        rows = batch[0].size
+        deadline = loop.time() + self._max_delay_s
+        while rows < self._max_rows:
+            op = self._next_nowait() or await self._next_until(deadline)
+            if op is None:
+                break
+            batch.append(op)
+            rows += op.size
+        return batch
+
+    def _next_nowait(self) -> WriteOp | None:
+        try:
+            return self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+
+    async def _next_until(self, deadline: float) -> WriteOp | None:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return None
+        try:
+            return await asyncio.wait_for(self._queue.get(), remaining)
+        except TimeoutError:
+            return None
+
+    async def _flush(self, batch: list[WriteOp]) -> None:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        messages = [m for op in batch for m in op.messages]
+        sessions = [s for op in batch for s in op.sessions]
+        try:
+            ids = await self._write(messages, sessions)
+        except Exception as exc:  # every caller of the batch learns the failure
+            for op in batch:
+                if not op.done.done():
+                    op.done.set_exception(exc)
+            return
+        for op in batch:
+            if not op.done.done():
+                op.done.set_result([ids[m.row_key] for m in op.messages])
+        self.flushes.append(FlushStats(len(batch), len(messages) + len(sessions), loop.time() - started))
+        del self.flushes[:-100]

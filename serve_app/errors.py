@@ -1,0 +1,72 @@
+"""The edge: domain errors become HTTP statuses, envelopes and WebSocket frames here only."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from actors.errors import RaychatError
+from actors.events import Frame, error_message, make_frame
+
+log = logging.getLogger(__name__)
+
+_HTTP_STATUS = {
+    401: 401, 403: 403, 404: 404, 409: 409, 413: 413, 422: 422, 429: 429, 503: 503,
+    13001: 404, 13002: 403, 13004: 500, 13005: 500, 10420: 404, 10421: 403, 10499: 500,
+}
+
+
+def http_status(code: int) -> int:
+    """HTTP status for a business code (API.md §6)."""
+    return _HTTP_STATUS.get(code, 500)
+
+
+def envelope(data: Any = None, code: int = 200, message: str = "SUCCESS") -> dict[str, Any]:
+    """The response body of every JSON endpoint."""
+    return {"status_code": code, "status_message": message, "data": data}
+
+
+def error_response(exc: RaychatError) -> JSONResponse:
+    """A RaychatError as an HTTP response."""
+    headers = {"Retry-After": str(exc.data["retry_after"])} if "retry_after" in exc.data else None
+    body = envelope(exc.data or None, exc.code, exc.message)
+    return JSONResponse(body, status_code=http_status(exc.code), headers=headers)
+
+
+def error_frame(exc: RaychatError, flow_id: str | None, chat_id: str | None) -> Frame:
+    """A RaychatError as the WebSocket error frame (API.md §4); not part of a chat's log."""
+    return make_frame(
+        "end", "error", flow_id=flow_id, chat_id=chat_id,
+        message=error_message(exc.code, exc.message, exc.data),
+    )
+
+
+async def _on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RaychatError)
+    return error_response(exc)
+
+
+async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    body = envelope({"errors": details}, 422, "Invalid input")
+    return JSONResponse(body, status_code=422)
+
+
+async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return JSONResponse(envelope(None, 500, "Internal server error"), status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the translations on an app."""
+    app.add_exception_handler(RaychatError, _on_domain_error)
+    app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(Exception, _on_unexpected)

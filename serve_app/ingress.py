@@ -1,0 +1,30 @@
+"""The Serve ingress deployment: one FastAPI app per replica, built after the replica's runtime."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from ray import serve
+
+from actors.config import RuntimeConfig
+from actors.registry import Runtime
+from serve_app.api import build_api
+
+# An open WebSocket holds one of these slots for its whole life (Serve's default is 5).
+MAX_ONGOING_REQUESTS = 10_000
+
+
+@serve.deployment(
+    name="ChatIngress",
+    max_ongoing_requests=MAX_ONGOING_REQUESTS,
+    ray_actor_options={"num_cpus": 0},
+    health_check_period_s=10,
+)
+@serve.ingress()
+class ChatIngress:
+    """Stateless ingress: authenticates, validates and routes to session and storage actors."""
+
+    def __init__(self, config: RuntimeConfig) -> None:
+        self.runtime = Runtime(config)
+
+    def __serve_build_asgi_app__(self) -> FastAPI:
+        return build_api(self.runtime)

@@ -1,0 +1,24 @@
+"""`GET /health`: 200 once the ingress, the storage actor and the database answer, 503 before."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from actors.errors import RaychatError
+from serve_app.deps import RuntimeDep
+
+router = APIRouter(tags=["health"])
+HEALTH_TIMEOUT_S = 5.0
+
+
+@router.get("/health")
+async def health(runtime: RuntimeDep) -> JSONResponse:
+    """Public readiness probe."""
+    try:
+        await asyncio.wait_for(runtime.storage.ping(), HEALTH_TIMEOUT_S)
+    except (RaychatError, TimeoutError, OSError) as exc:
+        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+    return JSONResponse({"status": "ok"})

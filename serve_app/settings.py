@@ -1,0 +1,69 @@
+"""Settings: read once from the environment (`RAYCHAT_*`) and CLI flags, validated, then turned
+into the frozen `RuntimeConfig` that actors receive."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from actors.config import RuntimeConfig, SessionConfig, StorageConfig
+
+DEV_JWT_SECRET = "raychat-dev-secret-change-me-before-production"  # noqa: S105 - refused outside the dev profile
+
+
+class Settings(BaseSettings):
+    """All configuration. Every field has an environment twin `RAYCHAT_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="RAYCHAT_", frozen=True, extra="ignore")
+
+    profile: Literal["dev", "prod"] = "dev"
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    database_url: str = "sqlite:///raychat.db"
+    redis_url: str | None = None
+    ray_address: str | None = None
+    jwt_secret: str = DEV_JWT_SECRET
+    jwt_expire_s: int = Field(default=86_400, ge=60)
+    namespace: str = "raychat"
+    haproxy: bool = True
+    dashboard: bool = False
+    ingress_replicas: int = Field(default=1, ge=1)
+    session_hosts: int = Field(default=2, ge=1)
+    context_messages: int = Field(default=20, ge=0)
+    storage_batch_rows: int = Field(default=256, ge=1)
+    storage_batch_delay_ms: float = Field(default=5.0, ge=0)
+    storage_queue_ops: int = Field(default=10_000, ge=1)
+    ws_max_frame_bytes: int = Field(default=1 << 20, ge=1024)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_defaults(self) -> Settings:
+        if self.profile != "dev" and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError("RAYCHAT_JWT_SECRET must be set outside the dev profile")
+        return self
+
+    def absolute_database_url(self) -> str:
+        """SQLite paths resolved against the current directory: actors run in other cwds."""
+        url = make_url(self.database_url)
+        if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+            return self.database_url
+        path = Path(url.database).expanduser().resolve()
+        return url.set(database=str(path)).render_as_string(hide_password=False)
+
+    def runtime_config(self) -> RuntimeConfig:
+        """The frozen configuration handed to the ingress and the actors."""
+        return RuntimeConfig(
+            storage=StorageConfig(
+                database_url=self.absolute_database_url(),
+                batch_max_rows=self.storage_batch_rows,
+                batch_max_delay_ms=self.storage_batch_delay_ms,
+                queue_max_ops=self.storage_queue_ops,
+            ),
+            sessions=SessionConfig(hosts=self.session_hosts, context_messages=self.context_messages),
+            jwt_secret=self.jwt_secret,
+            ws_max_frame_bytes=self.ws_max_frame_bytes,
+            namespace=self.namespace,
+        )

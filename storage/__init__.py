@@ -1,0 +1,24 @@
+"""Persistence: tables, plain records that cross actor boundaries, and the repository."""
+
+from storage.db import make_engine, to_async_url
+from storage.records import (
+    FlowRecord,
+    MessageRecord,
+    MessageRow,
+    SessionRecord,
+    UserRecord,
+    utcnow,
+)
+from storage.repository import SqlRepository
+
+__all__ = [
+    "FlowRecord",
+    "MessageRecord",
+    "MessageRow",
+    "SessionRecord",
+    "SqlRepository",
+    "UserRecord",
+    "make_engine",
+    "to_async_url",
+    "utcnow",
+]

@@ -1,0 +1,133 @@
+"""Plain, immutable records: what crosses actor boundaries (pickled by Ray), never ORM objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+
+def utcnow() -> datetime:
+    """Timezone-aware now; every stored time is UTC."""
+    return datetime.now(UTC)
+
+
+def iso(value: datetime) -> str:
+    """ISO 8601 with an explicit offset; naive values (SQLite drops tzinfo) are UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A message row to insert. `row_key` is unique: a retried insert with the same key is a no-op."""
+
+    row_key: str
+    chat_id: str
+    flow_id: str
+    user_id: int | None
+    is_bot: bool
+    message: str
+    type: str
+    category: str
+    intermediate_steps: str | None = None
+    files: str | None = None
+    extra: str | None = None
+    source: int = 0
+    remark: str | None = None
+    client_msg_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A chat session (`message_session` row); created on a chat's first persisted message."""
+
+    chat_id: str
+    flow_id: str
+    flow_type: int
+    flow_name: str
+    user_id: int | None
+    flow_description: str | None = None
+    flow_logo: str | None = None
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A stored message as the API returns it (API.md §3 "Message row")."""
+
+    id: int
+    is_bot: bool
+    message: str
+    type: str
+    category: str
+    intermediate_steps: str | None
+    files: str | None
+    extra: str | None
+    flow_id: str
+    chat_id: str
+    user_id: int | None
+    liked: int
+    copied: int
+    solved: int
+    sensitive_status: int
+    source: int
+    remark: str | None
+    create_time: datetime
+    update_time: datetime
+    user_name: str | None = None
+    flow_name: str | None = None
+
+    def to_public(self) -> dict[str, Any]:
+        """JSON-ready dict with ISO times."""
+        return {
+            "id": self.id,
+            "is_bot": self.is_bot,
+            "message": self.message,
+            "type": self.type,
+            "category": self.category,
+            "intermediate_steps": self.intermediate_steps,
+            "files": self.files,
+            "extra": self.extra,
+            "flow_id": self.flow_id,
+            "chat_id": self.chat_id,
+            "user_id": self.user_id,
+            "liked": self.liked,
+            "copied": self.copied,
+            "solved": self.solved,
+            "sensitive_status": self.sensitive_status,
+            "source": self.source,
+            "remark": self.remark,
+            "create_time": iso(self.create_time),
+            "update_time": iso(self.update_time),
+            "user_name": self.user_name,
+            "flow_name": self.flow_name,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FlowRecord:
+    """A flow (skill) with its current graph."""
+
+    id: str
+    name: str
+    status: int
+    version: int
+    data: dict[str, Any]
+    user_id: int
+    description: str | None = None
+    logo: str | None = None
+    is_public: bool = False
+    create_time: datetime = field(default_factory=utcnow)
+    update_time: datetime = field(default_factory=utcnow)
+
+
+@dataclass(frozen=True, slots=True)
+class UserRecord:
+    """A user; `password_hash` never leaves the storage and auth layers."""
+
+    id: int
+    user_name: str
+    role: str
+    password_hash: str = ""
