@@ -28,6 +28,10 @@ def split_tokens(text: str) -> list[str]:
     return _TOKEN.findall(text)
 
 
+class DemoModelError(RuntimeError):
+    """Raised by a script entry `{"error": "..."}`."""
+
+
 class DemoChatModel(BaseChatModel):
     """A deterministic local model (FLOWS.md "demo"): `echo` or `script` mode, paced streaming."""
 
@@ -54,6 +58,9 @@ class DemoChatModel(BaseChatModel):
             return ""
         entry = self.script[self._script_pos % len(self.script)]
         self._script_pos += 1
+        if isinstance(entry, dict) and "error" in entry:
+            # A scripted failure, so error handling is testable offline like everything else.
+            raise DemoModelError(str(entry["error"]))
         return entry if isinstance(entry, str) else str(entry.get("answer", ""))
 
     def _pad(self, text: str) -> str:

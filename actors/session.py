@@ -95,9 +95,12 @@ class SessionActor:
         self.owner_id: int | None = None
         self.last_used = asyncio.get_running_loop().time()
 
-    def _move(self, target: SessionState) -> None:
+    def _check_move(self, target: SessionState) -> None:
         if target not in _ALLOWED[self.state]:
             raise IllegalTransition(f"{self.state} -> {target}")
+
+    def _move(self, target: SessionState) -> None:
+        self._check_move(target)
         self.state = target
 
     async def activate(self) -> None:
@@ -144,6 +147,7 @@ class SessionActor:
             raise Forbidden("This chat belongs to another user")
         if self.state is SessionState.RUNNING:
             raise TurnBusy(chat_id=self.key.chat_id)
+        self._check_move(SessionState.RUNNING)
         assert self._compiled is not None
         text = ask.inputs.get(self._compiled.input_key)
         if not isinstance(text, str) or not text.strip():

@@ -1,0 +1,45 @@
+"""FrameLog: seq numbering, retention of two turns, batched waiting without gaps."""
+
+from __future__ import annotations
+
+import asyncio
+
+from actors.events import make_frame
+from actors.framelog import FrameLog
+
+
+def frame() -> dict[str, object]:
+    return make_frame("stream", "processing", flow_id="f", chat_id="c")
+
+
+def test_seq_increases_by_one() -> None:
+    log = FrameLog()
+    assert [log.append(frame()) for _ in range(3)] == [1, 2, 3]
+    assert [f["seq"] for f in log.read_after(1)] == [2, 3]
+    assert log.read_after(3) == []
+
+
+def test_keeps_running_and_last_turn_only() -> None:
+    log = FrameLog()
+    for _turn in range(3):
+        log.begin_turn()
+        for _ in range(2):
+            log.append(frame())
+    assert log.oldest_seq == 3  # turn 1 (seq 1-2) dropped, turns 2 and 3 kept
+    assert [f["seq"] for f in log.read_after(0)] == [3, 4, 5, 6]
+
+
+async def test_waiter_gets_everything_accumulated_in_one_batch() -> None:
+    log = FrameLog()
+    waiter = asyncio.ensure_future(log.wait_after(0, 5))
+    await asyncio.sleep(0)  # let the waiter block on the event
+    for _ in range(3):
+        log.append(frame())
+    batch = await waiter
+    assert [f["seq"] for f in batch] in ([1], [1, 2], [1, 2, 3])
+    rest = log.read_after(batch[-1]["seq"])
+    assert [f["seq"] for f in batch + rest] == [1, 2, 3]
+
+
+async def test_wait_times_out_empty() -> None:
+    assert await FrameLog().wait_after(0, 0.01) == []
