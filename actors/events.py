@@ -11,7 +11,6 @@ FrameType = Literal[
 Frame = dict[str, Any]
 
 
-
 @dataclass(frozen=True, slots=True)
 class FrameBatch:
     """What one pull returns: frames in seq order, and whether the session is still live."""

@@ -27,7 +27,9 @@ class CompiledFlow:
     memory_turns: int | None
     variables: dict[str, str] = field(default_factory=dict)
 
-    def prompt_inputs(self, text: str, history: list[Any], overrides: dict[str, str]) -> dict[str, Any]:
+    def prompt_inputs(
+        self, text: str, history: list[Any], overrides: dict[str, str]
+    ) -> dict[str, Any]:
         """The runnable's input for one turn."""
         chosen = {k: v for k, v in overrides.items() if k in self.variables}
         values: dict[str, Any] = {**self.variables, **chosen, self.input_key: text}
@@ -64,7 +66,11 @@ def _parse(graph: Any) -> _Graph:
             raise _fail(node["id"], f"unknown node type {node.get('type')!r}")
         if node["id"] in nodes:
             raise _fail(node["id"], "duplicate node id")
-        nodes[node["id"]] = {"id": node["id"], "type": node["type"], "params": node.get("params") or {}}
+        nodes[node["id"]] = {
+            "id": node["id"],
+            "type": node["type"],
+            "params": node.get("params") or {},
+        }
     edges = []
     for edge in graph.get("edges") or []:
         source, target = (edge or {}).get("source"), (edge or {}).get("target")
@@ -128,7 +134,7 @@ def compile_flow(
     graph: Any,
     model_factory: Callable[[dict[str, Any], str], BaseChatModel] = build_chat_model,
 ) -> CompiledFlow:
-    """Validate `graph` and build its runnable (prompt | model). Raises FlowInvalid naming the node."""
+    """Validate `graph`, build its runnable (prompt | model); FlowInvalid names the bad node."""
     parsed = _parse(graph)
     _check_acyclic(parsed)
     input_node = _single(parsed, "Input")

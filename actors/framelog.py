@@ -30,7 +30,7 @@ class FrameLog:
     @property
     def oldest_seq(self) -> int:
         """The seq of the oldest retained frame (next seq when empty)."""
-        return self._frames[0]["seq"] if self._frames else self._next_seq  # type: ignore[no-any-return]
+        return int(self._frames[0]["seq"]) if self._frames else self._next_seq
 
     def begin_turn(self) -> None:
         """Mark a turn start and drop turns older than the previous one."""

@@ -128,5 +128,7 @@ class GroupCommitter:
         for op in batch:
             if not op.done.done():
                 op.done.set_result([ids[m.row_key] for m in op.messages])
-        self.flushes.append(FlushStats(len(batch), len(messages) + len(sessions), loop.time() - started))
+        self.flushes.append(
+            FlushStats(len(batch), len(messages) + len(sessions), loop.time() - started)
+        )
         del self.flushes[:-100]

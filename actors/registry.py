@@ -134,6 +134,7 @@ def session_host(index: int, config: SessionConfig, storage: Any, namespace: str
 def host_index(key: SessionKey, hosts: int) -> int:
     """Rendezvous hash: the host with the highest hash of (host, chat). Adding a host moves
     only the chats that the new host wins."""
+
     def weight(i: int) -> int:
         digest = hashlib.blake2b(f"{i}|{key.text}".encode(), digest_size=8).digest()
         return int.from_bytes(digest, "big")

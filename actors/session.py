@@ -27,7 +27,7 @@ from actors.errors import (
     RaychatError,
     TurnBusy,
 )
-from actors.events import Frame, make_frame, error_message, stream_message
+from actors.events import Frame, error_message, make_frame, stream_message
 from actors.flows import CompiledFlow, compile_flow
 from actors.framelog import FrameLog
 from actors.ports import StoragePort
@@ -178,8 +178,12 @@ class SessionActor:
 
     def _emit(self, type_: Any, category: str, user_id: int | None, **fields: Any) -> int:
         frame = make_frame(
-            type_, category, flow_id=self.key.flow_id, chat_id=self.key.chat_id,
-            user_id=user_id, **fields,
+            type_,
+            category,
+            flow_id=self.key.flow_id,
+            chat_id=self.key.chat_id,
+            user_id=user_id,
+            **fields,
         )
         return self.frames.append(frame)
 
@@ -198,7 +202,9 @@ class SessionActor:
             self.touch()
 
     def _emit_error(self, ask: Ask, exc: RaychatError) -> None:
-        self._emit("end", "error", ask.user_id, message=error_message(exc.code, exc.message, exc.data))
+        self._emit(
+            "end", "error", ask.user_id, message=error_message(exc.code, exc.message, exc.data)
+        )
 
     async def _turn_body(self, ask: Ask, text: str) -> None:
         assert self._compiled is not None and self._flow is not None
@@ -226,11 +232,21 @@ class SessionActor:
     async def _save_question(self, ask: Ask, text: str, flow: FlowRecord) -> int | None:
         if not self.key.persist:
             return None
-        row = self._row(ask, is_bot=False, message=text, type_="human", category="question",
-                        extra=json.dumps({"inputs": ask.inputs}))
+        row = self._row(
+            ask,
+            is_bot=False,
+            message=text,
+            type_="human",
+            category="question",
+            extra=json.dumps({"inputs": ask.inputs}),
+        )
         session = SessionRecord(
-            chat_id=self.key.chat_id, flow_id=flow.id, flow_type=FLOW_TYPE_FLOW,
-            flow_name=flow.name, user_id=ask.user_id, flow_description=flow.description,
+            chat_id=self.key.chat_id,
+            flow_id=flow.id,
+            flow_type=FLOW_TYPE_FLOW,
+            flow_name=flow.name,
+            user_id=ask.user_id,
+            flow_description=flow.description,
             flow_logo=flow.logo,
         )
         return (await self._storage.submit([row], [session]))[0]
@@ -244,12 +260,27 @@ class SessionActor:
             raise ChatServiceError("answer was not stored")
         return ids[0]
 
-    def _row(self, ask: Ask, *, is_bot: bool, message: str, type_: str, category: str,
-             extra: str | None = None) -> MessageRecord:
+    def _row(
+        self,
+        ask: Ask,
+        *,
+        is_bot: bool,
+        message: str,
+        type_: str,
+        category: str,
+        extra: str | None = None,
+    ) -> MessageRecord:
         return MessageRecord(
-            row_key=uuid.uuid4().hex, chat_id=self.key.chat_id, flow_id=self.key.flow_id,
-            user_id=ask.user_id, is_bot=is_bot, message=message, type=type_, category=category,
-            extra=extra, client_msg_id=None if is_bot else ask.client_msg_id,
+            row_key=uuid.uuid4().hex,
+            chat_id=self.key.chat_id,
+            flow_id=self.key.flow_id,
+            user_id=ask.user_id,
+            is_bot=is_bot,
+            message=message,
+            type=type_,
+            category=category,
+            extra=extra,
+            client_msg_id=None if is_bot else ask.client_msg_id,
         )
 
 

@@ -7,13 +7,13 @@ from typing import Any
 
 from ray.serve import Application
 
-from serve_app.ingress import ChatIngress
+from serve_app.ingress import chat_ingress
 from serve_app.settings import Settings
 
 
 def build_app(settings: Settings) -> Application:
     """Bind the ingress with the frozen runtime configuration."""
-    return ChatIngress.options(num_replicas=settings.ingress_replicas).bind(
+    return chat_ingress.options(num_replicas=settings.ingress_replicas).bind(
         settings.runtime_config()
     )
 

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections.abc import MutableMapping
 from typing import Any
 
 from fastapi import WebSocket
@@ -34,7 +35,12 @@ class ChatSocket:
     one coroutine at a time (send lock); pumps run one per watched chat."""
 
     def __init__(
-        self, ws: WebSocket, runtime: Runtime, user: Principal, flow: FlowRecord, chat_id: str | None
+        self,
+        ws: WebSocket,
+        runtime: Runtime,
+        user: Principal,
+        flow: FlowRecord,
+        chat_id: str | None,
     ) -> None:
         self._ws = ws
         self._runtime = runtime
@@ -113,8 +119,13 @@ class ChatSocket:
             log.debug("frame pump for %s ended", key.text, exc_info=True)
 
     def _frame(self, type_: Any, category: str) -> Frame:
-        return make_frame(type_, category, flow_id=self._flow.id, chat_id=self._chat_id,
-                          user_id=self._user.user_id)
+        return make_frame(
+            type_,
+            category,
+            flow_id=self._flow.id,
+            chat_id=self._chat_id,
+            user_id=self._user.user_id,
+        )
 
     async def _send(self, frames: list[Frame]) -> None:
         async with self._send_lock:
@@ -124,7 +135,7 @@ class ChatSocket:
                 await self._ws.send_text(json.dumps(frame, ensure_ascii=False))
 
 
-def _text_of(message: dict[str, Any]) -> str:
+def _text_of(message: MutableMapping[str, Any]) -> str:
     if message.get("text") is not None:
         return str(message["text"])
     return bytes(message.get("bytes") or b"").decode("utf-8", errors="replace")

@@ -33,9 +33,16 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url")
     serve.add_argument("--ray-address")
     serve.add_argument("--demo", action="store_true", help="create demo user/flow, print a token")
-    serve.add_argument("--dashboard", action="store_true", default=None, help="start Ray's dashboard")
-    serve.add_argument("--no-haproxy", dest="haproxy", action="store_false", default=None,
-                       help="use Serve's default Python proxy instead of HAProxy")
+    serve.add_argument(
+        "--dashboard", action="store_true", default=None, help="start Ray's dashboard"
+    )
+    serve.add_argument(
+        "--no-haproxy",
+        dest="haproxy",
+        action="store_false",
+        default=None,
+        help="use Serve's default Python proxy instead of HAProxy",
+    )
     token = commands.add_parser("token", help="print a JWT signed with the configured secret")
     token.add_argument("--user-id", type=int, required=True)
     token.add_argument("--user-name", required=True)
@@ -58,8 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     settings = _settings(args)
     if args.command == "token":
         role = "admin" if args.admin else "user"
-        print(issue_token(settings.jwt_secret, Principal(args.user_id, args.user_name, role),
-                          settings.jwt_expire_s))
+        print(
+            issue_token(
+                settings.jwt_secret,
+                Principal(args.user_id, args.user_name, role),
+                settings.jwt_expire_s,
+            )
+        )
         return 0
     if args.command == "migrate":
         return _migrate(settings)
@@ -113,8 +125,12 @@ def _serve(settings: Settings, demo: bool) -> int:
     from serve_app.app import build_app
 
     started_ray = settings.ray_address is None
-    ray.init(address=settings.ray_address, include_dashboard=settings.dashboard,
-             namespace=settings.namespace, log_to_driver=False)
+    ray.init(
+        address=settings.ray_address,
+        include_dashboard=settings.dashboard,
+        namespace=settings.namespace,
+        log_to_driver=False,
+    )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -179,7 +195,7 @@ def _shutdown(settings: Settings, started_ray: bool) -> None:
     print("raychat stopping", flush=True)
     try:
         if started_ray:
-            serve.shutdown()
+            serve.shutdown()  # type: ignore[no-untyped-call]
             kill_all(settings.namespace, settings.session_hosts)
         else:
             serve.delete(APP_NAME)

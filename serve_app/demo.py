@@ -17,8 +17,11 @@ DEMO_FLOW_ID = uuid.uuid5(uuid.NAMESPACE_URL, "raychat:demo-flow").hex
 DEMO_GRAPH: dict[str, Any] = {
     "nodes": [
         {"id": "in", "type": "Input", "params": {"key": "input"}},
-        {"id": "prompt", "type": "ChatPrompt",
-         "params": {"system": "You are a terse helper.", "template": "{input}"}},
+        {
+            "id": "prompt",
+            "type": "ChatPrompt",
+            "params": {"system": "You are a terse helper.", "template": "{input}"},
+        },
         {"id": "memory", "type": "Memory", "params": {"turns": 10}},
         {"id": "model", "type": "ChatModel", "params": {"provider": "demo", "model": "echo"}},
         {"id": "out", "type": "Output"},
@@ -47,8 +50,13 @@ async def install_demo(storage: RayStorageClient, jwt_secret: str, ttl_s: int) -
     user = await storage.ensure_user(DEMO_USER, "user")
     await storage.put_flow(
         FlowRecord(
-            id=DEMO_FLOW_ID, name="Demo echo flow", status=FLOW_ONLINE, version=1,
-            data=DEMO_GRAPH, user_id=user.id, description="Echoes the question (demo model)",
+            id=DEMO_FLOW_ID,
+            name="Demo echo flow",
+            status=FLOW_ONLINE,
+            version=1,
+            data=DEMO_GRAPH,
+            user_id=user.id,
+            description="Echoes the question (demo model)",
             is_public=True,
         )
     )

@@ -15,8 +15,21 @@ from actors.events import Frame, error_message, make_frame
 log = logging.getLogger(__name__)
 
 _HTTP_STATUS = {
-    401: 401, 403: 403, 404: 404, 409: 409, 413: 413, 422: 422, 429: 429, 503: 503,
-    13001: 404, 13002: 403, 13004: 500, 13005: 500, 10420: 404, 10421: 403, 10499: 500,
+    401: 401,
+    403: 403,
+    404: 404,
+    409: 409,
+    413: 413,
+    422: 422,
+    429: 429,
+    503: 503,
+    13001: 404,
+    13002: 403,
+    13004: 500,
+    13005: 500,
+    10420: 404,
+    10421: 403,
+    10499: 500,
 }
 
 
@@ -40,7 +53,10 @@ def error_response(exc: RaychatError) -> JSONResponse:
 def error_frame(exc: RaychatError, flow_id: str | None, chat_id: str | None) -> Frame:
     """A RaychatError as the WebSocket error frame (API.md §4); not part of a chat's log."""
     return make_frame(
-        "end", "error", flow_id=flow_id, chat_id=chat_id,
+        "end",
+        "error",
+        flow_id=flow_id,
+        chat_id=chat_id,
         message=error_message(exc.code, exc.message, exc.data),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 from ray import serve
+from ray.serve import Deployment
 
 from actors.config import RuntimeConfig
 from actors.registry import Runtime
@@ -13,13 +14,6 @@ from serve_app.api import build_api
 MAX_ONGOING_REQUESTS = 10_000
 
 
-@serve.deployment(
-    name="ChatIngress",
-    max_ongoing_requests=MAX_ONGOING_REQUESTS,
-    ray_actor_options={"num_cpus": 0},
-    health_check_period_s=10,
-)
-@serve.ingress()
 class ChatIngress:
     """Stateless ingress: authenticates, validates and routes to session and storage actors."""
 
@@ -28,3 +22,12 @@ class ChatIngress:
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return build_api(self.runtime)
+
+
+# The one place Serve options are applied to the plain class.
+chat_ingress: Deployment = serve.deployment(
+    name="ChatIngress",
+    max_ongoing_requests=MAX_ONGOING_REQUESTS,
+    ray_actor_options={"num_cpus": 0},
+    health_check_period_s=10,
+)(serve.ingress()(ChatIngress))

@@ -44,7 +44,5 @@ def parse_client_frame(text: str) -> ClientFrame:
     try:
         return ClientFrame.model_validate(value)
     except ValidationError as exc:
-        errors = [
-            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()
-        ]
+        errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
         raise InvalidInput("Invalid frame", errors=errors) from None

@@ -12,7 +12,7 @@ from sqlalchemy.engine import make_url
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 
-DEV_JWT_SECRET = "raychat-dev-secret-change-me-before-production"  # noqa: S105 - refused outside the dev profile
+DEV_JWT_SECRET = "raychat-dev-secret-change-me-before-production"
 
 
 class Settings(BaseSettings):
@@ -62,7 +62,9 @@ class Settings(BaseSettings):
                 batch_max_delay_ms=self.storage_batch_delay_ms,
                 queue_max_ops=self.storage_queue_ops,
             ),
-            sessions=SessionConfig(hosts=self.session_hosts, context_messages=self.context_messages),
+            sessions=SessionConfig(
+                hosts=self.session_hosts, context_messages=self.context_messages
+            ),
             jwt_secret=self.jwt_secret,
             ws_max_frame_bytes=self.ws_max_frame_bytes,
             namespace=self.namespace,

@@ -21,7 +21,7 @@ def iso(value: datetime) -> str:
 
 @dataclass(frozen=True, slots=True)
 class MessageRecord:
-    """A message row to insert. `row_key` is unique: a retried insert with the same key is a no-op."""
+    """A message row to insert. `row_key` is unique: retrying an insert with it is a no-op."""
 
     row_key: str
     chat_id: str

@@ -22,7 +22,7 @@ from storage.records import (
     UserRecord,
     utcnow,
 )
-from storage.tables import Base, ChatMessage, Flow, MessageSession, User
+from storage.tables import Base, ChatMessage, Flow, MessageSession, User, table_of
 
 # Categories that form a model's conversational context (questions and final answers).
 CONTEXT_CATEGORIES = ("question", "answer")
@@ -88,7 +88,7 @@ def _session_values(record: SessionRecord) -> dict[str, Any]:
     }
 
 
-def _message_row(row: Row[Any]) -> MessageRow:
+def _message_row(row: Row[Any, *tuple[Any, ...]]) -> MessageRow:
     m = row._mapping
     return MessageRow(
         id=m["id"],
@@ -132,7 +132,7 @@ def _flow_record(row: Row[Any]) -> FlowRecord:
     )
 
 
-_MESSAGE_COLUMNS = [c for c in ChatMessage.__table__.c if c.name not in ("row_key", "comment")]
+_MESSAGE_COLUMNS = [c for c in table_of(ChatMessage).c if c.name not in ("row_key", "comment")]
 
 
 class SqlRepository:
@@ -161,11 +161,11 @@ class SqlRepository:
         """
         async with self.engine.begin() as conn:
             if sessions:
-                stmt = _insert_ignoring_duplicates(conn, MessageSession.__table__, "chat_id")
+                stmt = _insert_ignoring_duplicates(conn, table_of(MessageSession), "chat_id")
                 await conn.execute(stmt, [_session_values(s) for s in _unique_sessions(sessions)])
             if not messages:
                 return {}
-            stmt = _insert_ignoring_duplicates(conn, ChatMessage.__table__, "row_key")
+            stmt = _insert_ignoring_duplicates(conn, table_of(ChatMessage), "row_key")
             await conn.execute(stmt, [_message_values(m) for m in messages])
             keys = [m.row_key for m in messages]
             result = await conn.execute(
@@ -223,7 +223,7 @@ class SqlRepository:
 
     async def get_flow(self, flow_id: str) -> FlowRecord | None:
         """The live (not deleted) flow with this id."""
-        stmt = select(Flow.__table__).where(Flow.id == flow_id, Flow.is_delete.is_(False))
+        stmt = select(table_of(Flow)).where(Flow.id == flow_id, Flow.is_delete.is_(False))
         async with self.engine.connect() as conn:
             row = (await conn.execute(stmt)).first()
         return None if row is None else _flow_record(row)
@@ -245,18 +245,20 @@ class SqlRepository:
             "update_time": flow.update_time,
         }
         async with self.engine.begin() as conn:
-            await conn.execute(Flow.__table__.delete().where(Flow.id == flow.id))
-            await conn.execute(Flow.__table__.insert().values(values))
+            await conn.execute(table_of(Flow).delete().where(Flow.id == flow.id))
+            await conn.execute(table_of(Flow).insert().values(values))
 
     async def ensure_user(self, user_name: str, role: str, password_hash: str) -> UserRecord:
         """The user with this name, created if missing."""
         async with self.engine.begin() as conn:
-            stmt = _insert_ignoring_duplicates(conn, User.__table__, "user_name")
+            stmt = _insert_ignoring_duplicates(conn, table_of(User), "user_name")
             await conn.execute(
                 stmt,
                 [{"user_name": user_name, "role": role, "password_hash": password_hash}],
             )
-            row = (await conn.execute(select(User.__table__).where(User.user_name == user_name))).one()
+            row = (
+                await conn.execute(select(table_of(User)).where(User.user_name == user_name))
+            ).one()
         return UserRecord(
             id=row.id, user_name=row.user_name, role=row.role, password_hash=row.password_hash
         )
@@ -264,7 +266,7 @@ class SqlRepository:
     async def get_user(self, user_id: int) -> UserRecord | None:
         """The user with this id, or None."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(select(User.__table__).where(User.id == user_id))).first()
+            row = (await conn.execute(select(table_of(User)).where(User.id == user_id))).first()
         if row is None:
             return None
         return UserRecord(

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     func,
 )
@@ -133,3 +134,10 @@ class User(Base):
     create_time: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core `Table` of a mapped class (typed, for Core statements)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

@@ -22,8 +22,11 @@ def demo_graph(**model_params: Any) -> dict[str, Any]:
     return {
         "nodes": [
             {"id": "in", "type": "Input", "params": {"key": "input"}},
-            {"id": "prompt", "type": "ChatPrompt",
-             "params": {"system": "You are a terse helper.", "template": "{input}"}},
+            {
+                "id": "prompt",
+                "type": "ChatPrompt",
+                "params": {"system": "You are a terse helper.", "template": "{input}"},
+            },
             {"id": "memory", "type": "Memory", "params": {"turns": 10}},
             {"id": "model", "type": "ChatModel", "params": params},
             {"id": "out", "type": "Output"},
@@ -37,17 +40,25 @@ def demo_graph(**model_params: Any) -> dict[str, Any]:
     }
 
 
-def flow_record(flow_id: str = "f" * 32, graph: dict[str, Any] | None = None,
-                user_id: int = 1) -> FlowRecord:
-    return FlowRecord(id=flow_id, name="test flow", status=ONLINE, version=1,
-                      data=copy.deepcopy(graph or demo_graph()), user_id=user_id)
+def flow_record(
+    flow_id: str = "f" * 32, graph: dict[str, Any] | None = None, user_id: int = 1
+) -> FlowRecord:
+    return FlowRecord(
+        id=flow_id,
+        name="test flow",
+        status=ONLINE,
+        version=1,
+        data=copy.deepcopy(graph or demo_graph()),
+        user_id=user_id,
+    )
 
 
 @pytest.fixture
 async def storage(tmp_path: Path) -> AsyncIterator[StorageActor]:
     """A real StorageActor (no Ray) on a fresh SQLite file."""
-    actor = StorageActor(StorageConfig(database_url=f"sqlite:///{tmp_path / 'chat.db'}",
-                                       batch_max_delay_ms=2))
+    actor = StorageActor(
+        StorageConfig(database_url=f"sqlite:///{tmp_path / 'chat.db'}", batch_max_delay_ms=2)
+    )
     await actor.ping()
     yield actor
     await actor.shutdown()

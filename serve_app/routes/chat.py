@@ -19,7 +19,7 @@ async def chat_history(
     user: CurrentUser,
     chat_id: Annotated[str, Query(min_length=1, max_length=64)],
     flow_id: Annotated[str, Query(min_length=1, max_length=64)],
-    id: Annotated[int | None, Query(ge=1, description="cursor: rows with id < this")] = None,  # noqa: A002
+    id: Annotated[int | None, Query(ge=1, description="cursor: rows with id < this")] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     """A page of a chat's messages, newest first; [] for a missing chat or another flow's chat;

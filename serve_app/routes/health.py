@@ -20,5 +20,7 @@ async def health(runtime: RuntimeDep) -> JSONResponse:
     try:
         await asyncio.wait_for(runtime.storage.ping(), HEALTH_TIMEOUT_S)
     except (RaychatError, TimeoutError, OSError) as exc:
-        return JSONResponse({"status": "unavailable", "reason": type(exc).__name__}, status_code=503)
+        return JSONResponse(
+            {"status": "unavailable", "reason": type(exc).__name__}, status_code=503
+        )
     return JSONResponse({"status": "ok"})

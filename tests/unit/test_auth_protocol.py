@@ -24,14 +24,25 @@ def test_token_round_trip() -> None:
     "token",
     [
         "not-a-jwt",
-        jwt.encode({"sub": json.dumps({"user_id": 1, "user_name": "x"}),
-                    "exp": int(time.time()) - 10}, SECRET, algorithm="HS256"),
-        jwt.encode({"sub": json.dumps({"user_id": 1, "user_name": "x"}),
-                    "exp": int(time.time()) + 60}, "other-secret-" * 3, algorithm="HS256"),
-        jwt.encode({"sub": json.dumps({"user_id": 1, "user_name": "x"}),
-                    "exp": int(time.time()) + 60}, None, algorithm="none"),
+        jwt.encode(
+            {"sub": json.dumps({"user_id": 1, "user_name": "x"}), "exp": int(time.time()) - 10},
+            SECRET,
+            algorithm="HS256",
+        ),
+        jwt.encode(
+            {"sub": json.dumps({"user_id": 1, "user_name": "x"}), "exp": int(time.time()) + 60},
+            "other-secret-" * 3,
+            algorithm="HS256",
+        ),
+        jwt.encode(
+            {"sub": json.dumps({"user_id": 1, "user_name": "x"}), "exp": int(time.time()) + 60},
+            None,
+            algorithm="none",
+        ),
         jwt.encode({"sub": "not json", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),
-        jwt.encode({"sub": json.dumps({"user_id": 1, "user_name": "x"})}, SECRET, algorithm="HS256"),
+        jwt.encode(
+            {"sub": json.dumps({"user_id": 1, "user_name": "x"})}, SECRET, algorithm="HS256"
+        ),
     ],
     ids=["garbage", "expired", "wrong-secret", "alg-none", "bad-sub", "no-exp"],
 )
@@ -49,16 +60,24 @@ def test_token_sources_in_order() -> None:
 
 
 def test_ask_frame_parses_and_double_encoded_json_is_accepted() -> None:
-    frame = parse_client_frame(json.dumps(json.dumps({"inputs": {"input": "hi", "id": "x"},
-                                                      "unknown": 1})))
+    frame = parse_client_frame(
+        json.dumps(json.dumps({"inputs": {"input": "hi", "id": "x"}, "unknown": 1}))
+    )
     assert frame.is_ask and frame.inputs == {"input": "hi", "id": "x"}
     assert not parse_client_frame('{"inputs": {"id": "only-id"}}').is_ask
 
 
 @pytest.mark.parametrize(
     "text",
-    ["not json", "[1, 2]", '{"inputs": "text"}', '{"action": "dance"}',
-     '{"chat_id": 5}', '{"chat_id": "' + "x" * 65 + '"}', '{"last_seq": -1}'],
+    [
+        "not json",
+        "[1, 2]",
+        '{"inputs": "text"}',
+        '{"action": "dance"}',
+        '{"chat_id": 5}',
+        '{"chat_id": "' + "x" * 65 + '"}',
+        '{"last_seq": -1}',
+    ],
 )
 def test_bad_frames_raise_invalid_input(text: str) -> None:
     with pytest.raises(InvalidInput):

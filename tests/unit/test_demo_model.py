@@ -30,7 +30,9 @@ async def test_answer_tokens_pads_with_filler() -> None:
 
 
 async def test_script_plays_answers_in_turn_and_marks_demo() -> None:
-    model = DemoChatModel(model="script", script=["first", {"answer": "second"}], tokens_per_second=0)
+    model = DemoChatModel(
+        model="script", script=["first", {"answer": "second"}], tokens_per_second=0
+    )
     first = await model.ainvoke([HumanMessage("x")])
     second = await model.ainvoke([HumanMessage("y")])
     assert (first.content, second.content) == ("first", "second")

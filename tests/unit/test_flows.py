@@ -35,7 +35,9 @@ async def test_demo_graph_compiles_and_runs() -> None:
 
 def test_variables_fill_the_prompt() -> None:
     def add_variable(g: dict[str, Any]) -> None:
-        g["nodes"].append({"id": "v", "type": "Variable", "params": {"name": "tone", "default": "dry"}})
+        g["nodes"].append(
+            {"id": "v", "type": "Variable", "params": {"name": "tone", "default": "dry"}}
+        )
         g["nodes"][1]["params"]["template"] = "{input} ({tone})"
 
     compiled = compile_flow(mutate(add_variable))
@@ -48,7 +50,11 @@ def test_variables_fill_the_prompt() -> None:
     ("change", "node_id", "reason"),
     [
         (lambda g: g["nodes"].append({"id": "x", "type": "Teleporter"}), "x", "unknown node type"),
-        (lambda g: g["edges"].append({"source": "model", "target": "ghost"}), "ghost", "does not exist"),
+        (
+            lambda g: g["edges"].append({"source": "model", "target": "ghost"}),
+            "ghost",
+            "does not exist",
+        ),
         (lambda g: g["edges"].append({"source": "out", "target": "in"}), None, "cycle"),
         (drop("in"), None, "Input"),
         (drop("model"), None, "ChatModel"),

@@ -1,4 +1,4 @@
-"""GroupCommitter without Ray or a database: batching, commit-before-ack, failures, back-pressure."""
+"""GroupCommitter without Ray or a database: batching, commit-before-ack, back-pressure."""
 
 from __future__ import annotations
 
@@ -12,8 +12,16 @@ from storage.records import MessageRecord, SessionRecord
 
 
 def rec(key: str) -> MessageRecord:
-    return MessageRecord(row_key=key, chat_id="c", flow_id="f", user_id=1, is_bot=False,
-                         message=key, type="human", category="question")
+    return MessageRecord(
+        row_key=key,
+        chat_id="c",
+        flow_id="f",
+        user_id=1,
+        is_bot=False,
+        message=key,
+        type="human",
+        category="question",
+    )
 
 
 class FakeDb:
@@ -26,8 +34,9 @@ class FakeDb:
         self.entered = asyncio.Event()
         self.fail_with: Exception | None = None
 
-    async def write(self, messages: Sequence[MessageRecord],
-                    sessions: Sequence[SessionRecord]) -> dict[str, int]:
+    async def write(
+        self, messages: Sequence[MessageRecord], sessions: Sequence[SessionRecord]
+    ) -> dict[str, int]:
         self.batches.append([m.row_key for m in messages])
         self.entered.set()
         if self.gate is not None:
@@ -71,8 +80,9 @@ async def test_failed_batch_fails_every_caller_and_committer_recovers() -> None:
     db = FakeDb()
     db.fail_with = RuntimeError("database is down")
     committer = GroupCommitter(db.write, max_rows=100, max_delay_s=0.02, max_queue=100)
-    results = await asyncio.gather(*(committer.submit([rec(str(i))]) for i in range(5)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(committer.submit([rec(str(i))]) for i in range(5)), return_exceptions=True
+    )
     assert all(isinstance(r, RuntimeError) for r in results)
     db.fail_with = None
     assert await committer.submit([rec("9")]) == [1009]

@@ -21,8 +21,9 @@ async def run_turn(session: SessionActor, text: str, user_id: int = 1) -> list[F
     return session.frames.read_after(after)
 
 
-async def active_session(storage: StorageActor, chat: str = "chat-1",
-                         persist: bool = True) -> SessionActor:
+async def active_session(
+    storage: StorageActor, chat: str = "chat-1", persist: bool = True
+) -> SessionActor:
     session = SessionActor(SessionKey(FLOW, chat, persist), storage, CONFIG)
     await session.activate()
     return session
@@ -53,8 +54,12 @@ async def test_flow_turn_frame_sequence(flow_storage: StorageActor) -> None:
     frames = await run_turn(await active_session(flow_storage), "hello world")
     kinds = [(f["type"], f["category"]) for f in frames]
     assert kinds[:2] == [("begin", "system"), ("start", "processing")]
-    assert kinds[-4:] == [("end", "processing"), ("start", "answer"), ("end", "answer"),
-                          ("close", "processing")]
+    assert kinds[-4:] == [
+        ("end", "processing"),
+        ("start", "answer"),
+        ("end", "answer"),
+        ("close", "processing"),
+    ]
     streamed = [f["message"]["content"] for f in frames if f["type"] == "stream"]
     assert "".join(streamed) == "echo(0): hello world"
     assert all(set(f) == set(FRAME_KEYS) for f in frames)
@@ -67,7 +72,9 @@ async def test_answer_id_is_the_committed_row(flow_storage: StorageActor) -> Non
     answer = next(f for f in frames if (f["type"], f["category"]) == ("end", "answer"))
     rows = await flow_storage.history("chat-1", FLOW, None, 10)
     assert [(r.category, r.message) for r in rows] == [
-        ("answer", "echo(0): persist me"), ("question", "persist me")]
+        ("answer", "echo(0): persist me"),
+        ("question", "persist me"),
+    ]
     assert answer["message_id"] == rows[0].id
 
 
@@ -98,7 +105,7 @@ async def test_preview_persists_nothing(flow_storage: StorageActor) -> None:
 
 async def test_missing_input_is_a_clear_error(flow_storage: StorageActor) -> None:
     session = await active_session(flow_storage)
-    with pytest.raises(InvalidInput, match="inputs.input"):
+    with pytest.raises(InvalidInput, match=r"inputs\.input"):
         session.start_turn(Ask(user_id=1, inputs={"question": "wrong key"}))
     assert session.state is SessionState.WAITING_OBJECT
 

@@ -1,0 +1,101 @@
+"""End-to-end tier: one real `raychat serve --demo` (Ray + Serve in HAProxy mode + SQLite) per
+test session, driven over real HTTP and WebSocket clients."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+START_TIMEOUT_S = 180
+STOP_TIMEOUT_S = 60
+
+
+@dataclass(frozen=True)
+class Server:
+    """A running server and what `--demo` printed."""
+
+    base: str
+    ws_base: str
+    user_id: int
+    flow_id: str
+    token: str
+    workdir: Path
+    output: list[str]
+    secret: str
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _read_lines(proc: subprocess.Popen[str], sink: list[str], ready: threading.Event) -> None:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        sink.append(line.rstrip("\n"))
+        if "raychat ready" in line:
+            ready.set()
+    ready.set()  # process ended: wake the waiter, which then sees it is not ready
+
+
+def _value(lines: list[str], label: str) -> str:
+    for line in lines:
+        match = re.match(rf"{re.escape(label)}: (\S+)", line)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"{label!r} not printed; output:\n" + "\n".join(lines[-40:]))
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    workdir = tmp_path_factory.mktemp("raychat-serve")
+    port = free_port()
+    secret = "e2e-secret-" + "x" * 32
+    env = {**os.environ, "RAYCHAT_JWT_SECRET": secret, "PYTHONUNBUFFERED": "1"}
+    env.pop("RAYCHAT_DATABASE_URL", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+    threading.Thread(target=_read_lines, args=(proc, lines, ready), daemon=True).start()
+    ready.wait(START_TIMEOUT_S)
+    if not any("raychat ready" in line for line in lines):
+        proc.kill()
+        raise AssertionError("server did not start:\n" + "\n".join(lines[-60:]))
+    yield Server(
+        base=f"http://127.0.0.1:{port}",
+        ws_base=f"ws://127.0.0.1:{port}",
+        user_id=int(_value(lines, "demo user_id")),
+        flow_id=_value(lines, "demo flow_id"),
+        token=_value(lines, "demo token"),
+        workdir=workdir,
+        output=lines,
+        secret=secret,
+    )
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C does
+    try:
+        code = proc.wait(STOP_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("raychat serve did not stop on SIGINT") from None
+    assert code == 0, "\n".join(lines[-40:])
+    assert any("raychat stopped" in line for line in lines)
+    with socket.socket() as sock:  # the port is free again: nothing it started still listens
+        assert sock.connect_ex(("127.0.0.1", port)) != 0
