@@ -13,10 +13,20 @@ Frame = dict[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class FrameBatch:
-    """What one pull returns: frames in seq order, and whether the session is still live."""
+    """What one pull returns: frames in seq order, whether the session is still live, and the
+    oldest seq it still holds (a resume from before it has a gap)."""
 
     frames: list[Frame]
     live: bool
+    oldest_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WatchPoint:
+    """Where a chat's frame log stands: the newest seq, and the oldest seq still kept."""
+
+    newest_seq: int
+    oldest_seq: int
 
 
 FRAME_KEYS = (

@@ -16,9 +16,9 @@ class FrameLog:
     every retained frame with `seq > n`, or reports through `oldest_seq` that frames were dropped.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, start_seq: int = 1) -> None:
         self._frames: deque[Frame] = deque()
-        self._next_seq = 1
+        self._next_seq = start_seq
         self._turn_starts: deque[int] = deque()
         self._changed = asyncio.Event()
 

@@ -7,9 +7,10 @@ is rebuilt from storage on its next use, so a host can die without losing contex
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from actors.config import SessionConfig
-from actors.events import FrameBatch
+from actors.events import FrameBatch, WatchPoint
 from actors.ports import StoragePort
 from actors.session import Ask, SessionActor, SessionKey
 
@@ -17,11 +18,18 @@ from actors.session import Ask, SessionActor, SessionKey
 class SessionHost:
     """Hosts sessions by key. Every method may run concurrently with others (async actor);
     per-session ordering comes from each session's state machine. A failing activation leaves
-    no session behind, so the next call retries it."""
+    no session behind, so the next call retries it. `on_empty` runs when the last session is
+    passivated (a dedicated host uses it to exit)."""
 
-    def __init__(self, config: SessionConfig, storage: StoragePort) -> None:
+    def __init__(
+        self,
+        config: SessionConfig,
+        storage: StoragePort,
+        on_empty: Callable[[], None] | None = None,
+    ) -> None:
         self._config = config
         self._storage = storage
+        self._on_empty = on_empty
         self._sessions: dict[SessionKey, SessionActor] = {}
         self._activating: dict[SessionKey, asyncio.Task[SessionActor]] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -48,12 +56,24 @@ class SessionHost:
             self._activating.pop(key, None)
 
     async def start_turn(self, key: SessionKey, ask: Ask) -> int:
-        """Activate the session if needed and start a turn; returns its first frame's seq.
+        """Activate the session if needed and admit an ask; returns the seq its frames start at.
 
-        Raises TurnBusy when a turn already runs, FlowDeleted/FlowInvalid when the session
-        cannot be activated."""
-        session = await self._session(key)
-        return session.start_turn(ask)
+        Raises TurnBusy, Forbidden, InvalidInput, FlowDeleted/FlowInvalid (activation)."""
+        return (await self._session(key)).start_turn(ask)
+
+    async def watch(self, key: SessionKey, user_id: int) -> WatchPoint:
+        """Activate the session if needed and allow `user_id` to watch it; returns where its
+        frame log stands. Raises Forbidden for another user's chat."""
+        return (await self._session(key)).check_viewer(user_id)
+
+    async def stop(self, key: SessionKey, user_id: int) -> bool:
+        """Stop the chat's running turn; False when nothing runs (or the session is not live)."""
+        session = self._sessions.get(key)
+        return False if session is None else session.stop(user_id)
+
+    async def clear_context(self, key: SessionKey, user_id: int) -> int | None:
+        """Empty the chat's model context for the next turn; returns the divider row id."""
+        return await (await self._session(key)).clear_context(user_id)
 
     async def pull(self, key: SessionKey, after_seq: int, timeout_s: float) -> FrameBatch:
         """Frames of `key` with seq > after_seq, waiting up to `timeout_s` for the first one.
@@ -65,22 +85,37 @@ class SessionHost:
             return FrameBatch([], live=False)
         session.touch()
         wait_s = min(timeout_s, self._config.pull_timeout_s)
-        return FrameBatch(await session.frames.wait_after(after_seq, wait_s), live=True)
+        frames = await session.frames.wait_after(after_seq, wait_s)
+        return FrameBatch(frames, live=True, oldest_seq=session.frames.oldest_seq)
 
     async def live_sessions(self) -> int:
         """How many sessions this host holds."""
         return len(self._sessions)
+
+    async def drop(self, key: SessionKey) -> bool:
+        """Stop and forget a session (its chat was deleted). False if it was not live."""
+        session = self._sessions.pop(key, None)
+        if session is None:
+            return False
+        session.cancel()
+        return True
 
     def _start_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
             self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
 
     async def _sweep_idle(self) -> None:
-        loop = asyncio.get_running_loop()
-        interval = max(1.0, self._config.idle_timeout_s / 4)
+        interval = max(0.05, min(self._config.idle_timeout_s / 4, 30.0))
         while True:
             await asyncio.sleep(interval)
-            cutoff = loop.time() - self._config.idle_timeout_s
-            for key, session in list(self._sessions.items()):
-                if not session.busy and session.last_used < cutoff:
-                    del self._sessions[key]
+            self.passivate_idle()
+
+    def passivate_idle(self) -> int:
+        """Forget sessions idle longer than the timeout; returns how many were passivated."""
+        cutoff = asyncio.get_running_loop().time() - self._config.idle_timeout_s
+        idle = [k for k, s in self._sessions.items() if not s.busy and s.last_used < cutoff]
+        for key in idle:
+            del self._sessions[key]
+        if idle and not self._sessions and self._on_empty is not None:
+            self._on_empty()
+        return len(idle)

@@ -12,7 +12,7 @@ import ray
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError, RaychatError
-from actors.events import FrameBatch
+from actors.events import FrameBatch, WatchPoint
 from actors.host import SessionHost
 from actors.session import Ask, SessionKey
 from actors.storage_actor import StorageActor
@@ -172,6 +172,22 @@ class Runtime:
     async def start_turn(self, key: SessionKey, ask: Ask) -> int:
         """Start a turn on the chat's host; raises the session's domain errors."""
         return await _call(self.host_for(key).start_turn.remote(key, ask))  # type: ignore[no-any-return]
+
+    async def watch(self, key: SessionKey, user_id: int) -> WatchPoint:
+        """Let `user_id` watch a chat; returns where its frame log stands. Raises Forbidden."""
+        return await _call(self.host_for(key).watch.remote(key, user_id))  # type: ignore[no-any-return]
+
+    async def stop(self, key: SessionKey, user_id: int) -> bool:
+        """Stop the chat's running turn; False when none runs."""
+        return await _call(self.host_for(key).stop.remote(key, user_id))  # type: ignore[no-any-return]
+
+    async def clear_context(self, key: SessionKey, user_id: int) -> int | None:
+        """Empty the chat's model context for its next turn."""
+        return await _call(self.host_for(key).clear_context.remote(key, user_id))  # type: ignore[no-any-return]
+
+    async def drop(self, key: SessionKey) -> bool:
+        """Stop and forget a live session (its chat was deleted)."""
+        return await _call(self.host_for(key).drop.remote(key))  # type: ignore[no-any-return]
 
     async def pull(self, key: SessionKey, after_seq: int, timeout_s: float) -> FrameBatch:
         """Long-poll the chat's frames after `after_seq`."""

@@ -1,15 +1,15 @@
-"""A chat session: its state machine, cached runnable, model context and frame log.
+"""A chat session: its state machine, cached app object, model context and frame log.
 
 One `SessionActor` per `(flow_id, chat_id)`. It is a plain object living inside a `SessionHost`
 (or alone in a dedicated Ray actor); all its methods run on one event loop, so the state machine
-needs no locks.
+needs no locks. Everything it knows is rebuilt from storage on activation.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import uuid
+import time
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -17,23 +17,24 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from actors.config import SessionConfig
+from actors.context import CLEAR_MARKER, context_from_rows
 from actors.errors import (
-    ChatServiceError,
     FlowDeleted,
-    FlowInvalid,
     Forbidden,
     InvalidInput,
     ModelExecutionError,
     RaychatError,
     TurnBusy,
 )
-from actors.events import Frame, error_message, make_frame, stream_message
+from actors.events import WatchPoint, error_message
 from actors.flows import CompiledFlow, compile_flow
 from actors.framelog import FrameLog
 from actors.ports import StoragePort
-from storage.records import FlowRecord, MessageRecord, MessageRow, SessionRecord
+from actors.turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder
 
 FLOW_TYPE_FLOW = 1
+MAX_QUEUED_TURNS = 16
+SEEN_CLIENT_IDS = 1024
 
 
 class SessionState(StrEnum):
@@ -80,21 +81,26 @@ class Ask:
 
 
 class SessionActor:
-    """State machine + one turn at a time. See module docstring for concurrency."""
+    """State machine, turn admission (busy policy, idempotency), stop and clear."""
 
     def __init__(self, key: SessionKey, storage: StoragePort, config: SessionConfig) -> None:
         self.key = key
         self.state = SessionState.INIT
         self.frames = FrameLog()
-        self._storage = storage
-        self._config = config
-        self._flow: FlowRecord | None = None
-        self._compiled: CompiledFlow | None = None
-        self._context: list[BaseMessage] = []
-        self._turn: asyncio.Task[None] | None = None
         self.owner_id: int | None = None
         self.last_used = asyncio.get_running_loop().time()
+        self._storage = storage
+        self._config = config
+        self._app: AppInfo | None = None
+        self._compiled: CompiledFlow | None = None
+        self._context: list[BaseMessage] = []
+        self._task: asyncio.Task[None] | None = None
+        self._turn: FlowTurn | None = None
+        self._stopping = False
+        self._queued: deque[tuple[Ask, str]] = deque()
+        self._seen: OrderedDict[str, int] = OrderedDict()
 
+    # -- state machine -----------------------------------------------------------------------
     def _check_move(self, target: SessionState) -> None:
         if target not in _ALLOWED[self.state]:
             raise IllegalTransition(f"{self.state} -> {target}")
@@ -103,11 +109,21 @@ class SessionActor:
         self._check_move(target)
         self.state = target
 
-    async def activate(self) -> None:
-        """Load the flow, compile it and rebuild the model context from storage.
+    @property
+    def busy(self) -> bool:
+        """True while a turn runs or waits in the queue."""
+        return self.state is SessionState.RUNNING or bool(self._queued)
 
-        Runs once per activation (init -> init_object -> waiting_object); on failure the state
-        returns to `init` and the error propagates (FlowDeleted, FlowInvalid, storage errors).
+    def touch(self) -> None:
+        """Record use (idle passivation looks at this)."""
+        self.last_used = asyncio.get_running_loop().time()
+
+    # -- activation --------------------------------------------------------------------------
+    async def activate(self) -> None:
+        """Load the app, compile it, load the owner and rebuild the model context.
+
+        init -> init_object -> waiting_object; on failure the state returns to `init` and the
+        error propagates (FlowDeleted, FlowInvalid, Forbidden, storage errors).
         """
         self._move(SessionState.INIT_OBJECT)
         try:
@@ -116,12 +132,16 @@ class SessionActor:
                 raise FlowDeleted(flow_id=self.key.flow_id)
             compiled = compile_flow(flow.data)
             owner = await self._load_owner()
-            rows = await self._load_context()
+            context = await self._load_context()
         except BaseException:
             self._move(SessionState.INIT)
             raise
-        self._flow, self._compiled, self.owner_id = flow, compiled, owner
-        self._context = [_context_message(r) for r in rows]
+        self._app = AppInfo(flow.id, flow.name, FLOW_TYPE_FLOW, flow.description, flow.logo)
+        self._compiled, self.owner_id, self._context = compiled, owner, context
+        if owner is not None:
+            # An earlier incarnation of this chat numbered frames already: continue above any
+            # seq it can have used (< 1M frames/s), so seq never repeats within a chat.
+            self.frames = FrameLog(start_seq=time.time_ns() // 1000)
         self._move(SessionState.WAITING_OBJECT)
 
     async def _load_owner(self) -> int | None:
@@ -132,181 +152,155 @@ class SessionActor:
             raise Forbidden("This chat belongs to another app")
         return None if found is None else found[0]
 
-    async def _load_context(self) -> list[MessageRow]:
-        if not self.key.persist or self._config.context_messages == 0:
+    async def _load_context(self) -> list[BaseMessage]:
+        limit = self._config.context_messages
+        if not self.key.persist or limit == 0:
             return []
-        return await self._storage.recent_context(self.key.chat_id, self._config.context_messages)
+        rows = await self._storage.history(self.key.chat_id, self.key.flow_id, None, 4 * limit + 8)
+        return context_from_rows(rows, limit)
+
+    # -- admission ---------------------------------------------------------------------------
+    def check_viewer(self, user_id: int) -> WatchPoint:
+        """Allow `user_id` to watch this chat; returns where its frame log stands.
+
+        Raises Forbidden for another user's chat."""
+        if self.owner_id is not None and user_id != self.owner_id:
+            raise Forbidden("This chat belongs to another user")
+        return WatchPoint(self.frames.last_seq, self.frames.oldest_seq)
 
     def start_turn(self, ask: Ask) -> int:
-        """Admit a turn and start it in the background; returns the seq of its first frame.
+        """Admit an ask; returns the seq from which its frames appear.
 
-        Must be called in `waiting_object`. A second ask while a turn runs raises TurnBusy (the
-        `reject` policy). The turn itself never raises: failures end it with an error frame.
+        Refuses other users' chats (Forbidden) and asks without the app's input (InvalidInput).
+        A repeated `client_msg_id` starts nothing and returns the first seq of the original
+        turn. While a turn runs: `reject` raises TurnBusy, `enqueue` queues (bounded). The turn
+        itself never raises: failures end it with an error frame.
         """
-        if self.owner_id is not None and ask.user_id != self.owner_id:
-            raise Forbidden("This chat belongs to another user")
-        if self.state is SessionState.RUNNING:
-            raise TurnBusy(chat_id=self.key.chat_id)
-        self._check_move(SessionState.RUNNING)
-        assert self._compiled is not None
-        text = ask.inputs.get(self._compiled.input_key)
-        if not isinstance(text, str) or not text.strip():
-            raise InvalidInput(
-                f"inputs.{self._compiled.input_key} must be a non-empty string",
-                field=f"inputs.{self._compiled.input_key}",
-            )
-        self.owner_id = ask.user_id if self.key.persist else None
-        self._move(SessionState.RUNNING)
-        self.frames.begin_turn()
+        self.check_viewer(ask.user_id)
+        if ask.client_msg_id is not None and ask.client_msg_id in self._seen:
+            return self._seen[ask.client_msg_id]
+        if self.state is not SessionState.RUNNING:
+            self._check_move(SessionState.RUNNING)
+        text = self._question_text(ask)
         first_seq = self.frames.last_seq + 1
-        self._turn = asyncio.get_running_loop().create_task(self._run_turn(ask, text))
+        if self.state is SessionState.RUNNING:
+            if self._config.busy_policy == "reject" or len(self._queued) >= MAX_QUEUED_TURNS:
+                raise TurnBusy(chat_id=self.key.chat_id)
+            self._queued.append((ask, text))
+        else:
+            self._launch(ask, text)
+        self._remember(ask.client_msg_id, first_seq)
         return first_seq
 
-    async def wait_turn(self) -> None:
-        """Wait for the running turn, if any, to finish (tests and passivation)."""
-        if self._turn is not None:
-            await asyncio.shield(self._turn)
+    def _question_text(self, ask: Ask) -> str:
+        assert self._compiled is not None
+        key = self._compiled.input_key
+        text = ask.inputs.get(key)
+        if not isinstance(text, str) or not text.strip():
+            raise InvalidInput(f"inputs.{key} must be a non-empty string", field=f"inputs.{key}")
+        return text
 
-    @property
-    def busy(self) -> bool:
-        """True while a turn runs."""
-        return self.state is SessionState.RUNNING
+    def _remember(self, client_msg_id: str | None, first_seq: int) -> None:
+        if client_msg_id is None:
+            return
+        self._seen[client_msg_id] = first_seq
+        while len(self._seen) > SEEN_CLIENT_IDS:
+            self._seen.popitem(last=False)
 
-    def touch(self) -> None:
-        """Record use (idle passivation looks at this)."""
-        self.last_used = asyncio.get_running_loop().time()
+    def _launch(self, ask: Ask, text: str) -> None:
+        self._move(SessionState.RUNNING)
+        if self.key.persist:
+            self.owner_id = ask.user_id
+        self.frames.begin_turn()
+        self._stopping = False
+        self._task = asyncio.get_running_loop().create_task(self._run_turn(ask, text))
 
-    def _emit(self, type_: Any, category: str, user_id: int | None, **fields: Any) -> int:
-        frame = make_frame(
-            type_,
-            category,
-            flow_id=self.key.flow_id,
-            chat_id=self.key.chat_id,
-            user_id=user_id,
-            **fields,
-        )
-        return self.frames.append(frame)
-
+    # -- the turn ----------------------------------------------------------------------------
     async def _run_turn(self, ask: Ask, text: str) -> None:
+        assert self._compiled is not None and self._app is not None
+        emitter = TurnEmitter(self.frames, self.key.flow_id, self.key.chat_id, ask.user_id)
+        recorder = TurnRecorder(
+            self._storage, self._app, self.key.chat_id, ask.user_id, self.key.persist
+        )
+        turn = FlowTurn(self._compiled, emitter, recorder, list(self._context))
+        self._turn = turn
         try:
-            await self._turn_body(ask, text)
+            answer = await turn.run(text, ask.inputs, ask.client_msg_id)
+            self._context += [HumanMessage(text), AIMessage(answer)]
         except asyncio.CancelledError:
-            raise
+            await self._finish_stopped(turn, emitter)
         except RaychatError as exc:
-            self._emit_error(ask, exc)
+            emitter.emit("end", "error", message=error_message(exc.code, exc.message, exc.data))
         except Exception as exc:  # a model or chain failure: the client gets a code, not a trace
-            self._emit_error(ask, ModelExecutionError(error=type(exc).__name__))
+            err = ModelExecutionError(error=type(exc).__name__)
+            emitter.emit("end", "error", message=error_message(err.code, err.message, err.data))
         finally:
-            self._emit("close", "processing", ask.user_id)
+            emitter.emit("close", "processing")
+            self._turn = None
             self._move(SessionState.WAITING_OBJECT)
             self.touch()
+            self._next_queued()
 
-    def _emit_error(self, ask: Ask, exc: RaychatError) -> None:
-        self._emit(
-            "end", "error", ask.user_id, message=error_message(exc.code, exc.message, exc.data)
-        )
-
-    async def _turn_body(self, ask: Ask, text: str) -> None:
-        assert self._compiled is not None and self._flow is not None
-        compiled, flow = self._compiled, self._flow
-        self._emit("begin", "system", ask.user_id)
-        question_saved = asyncio.ensure_future(self._save_question(ask, text, flow))
-        self._emit("start", "processing", ask.user_id)
-        inputs = compiled.prompt_inputs(text, self._context, _string_overrides(ask.inputs))
-        parts: list[str] = []
+    async def _finish_stopped(self, turn: FlowTurn, emitter: TurnEmitter) -> None:
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()  # the stop is handled: what follows must not be cancelled
         try:
-            async for chunk in compiled.runnable.astream(inputs):
-                token = _chunk_text(chunk)
-                if token:
-                    parts.append(token)
-                    self._emit("stream", "processing", ask.user_id, message=stream_message(token))
-        finally:
-            await question_saved
-        answer = "".join(parts)
-        self._emit("end", "processing", ask.user_id)
-        self._emit("start", "answer", ask.user_id)
-        message_id = await self._save_answer(ask, answer)
-        self._emit("end", "answer", ask.user_id, message=answer, message_id=message_id)
-        self._context += [HumanMessage(text), AIMessage(answer)]
+            await turn.finish_stopped()
+        except Exception as exc:
+            err = ModelExecutionError(
+                "Stopped, but the partial answer was not stored", error=type(exc).__name__
+            )
+            emitter.emit("end", "error", message=error_message(err.code, err.message, err.data))
 
-    async def _save_question(self, ask: Ask, text: str, flow: FlowRecord) -> int | None:
-        if not self.key.persist:
+    def _next_queued(self) -> None:
+        if self._queued and self.state is SessionState.WAITING_OBJECT:
+            ask, text = self._queued.popleft()
+            self._launch(ask, text)
+
+    async def wait_turn(self) -> None:
+        """Wait until no turn runs or waits (tests and passivation)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    # -- stop and clear ----------------------------------------------------------------------
+    def stop(self, user_id: int) -> bool:
+        """Stop the running turn: cancel the model task. Returns False when no turn runs.
+
+        Queued asks are dropped. A turn whose answer is already complete finishes normally.
+        """
+        self.check_viewer(user_id)
+        return self.cancel()
+
+    def cancel(self) -> bool:
+        """`stop` without the viewer check (the host uses it when a chat is deleted)."""
+        self._queued.clear()
+        if self.state is not SessionState.RUNNING or self._task is None:
+            return False
+        if self._turn is not None and self._turn.stoppable and not self._stopping:
+            self._stopping = True
+            self._task.cancel()
+        return True
+
+    async def clear_context(self, user_id: int) -> int | None:
+        """Empty the model context for the next turn; stored history stays.
+
+        Persists a divider row (`remark=clear_history`) so a later activation, on any host,
+        starts from the same empty context. Returns its message id (None for previews).
+        """
+        self.check_viewer(user_id)
+        self._context = []
+        if not self.key.persist or self.owner_id is None or self._app is None:
             return None
-        row = self._row(
-            ask,
-            is_bot=False,
-            message=text,
-            type_="human",
-            category="question",
-            extra=json.dumps({"inputs": ask.inputs}),
+        recorder = TurnRecorder(self._storage, self._app, self.key.chat_id, user_id, True)
+        row = recorder.row(
+            is_bot=True,
+            message="Context cleared",
+            type_="end",
+            category="divider",
+            remark=CLEAR_MARKER,
         )
-        session = SessionRecord(
-            chat_id=self.key.chat_id,
-            flow_id=flow.id,
-            flow_type=FLOW_TYPE_FLOW,
-            flow_name=flow.name,
-            user_id=ask.user_id,
-            flow_description=flow.description,
-            flow_logo=flow.logo,
-        )
-        return (await self._storage.submit([row], [session]))[0]
-
-    async def _save_answer(self, ask: Ask, answer: str) -> int | None:
-        if not self.key.persist:
-            return None
-        row = self._row(ask, is_bot=True, message=answer, type_="end", category="answer")
-        ids = await self._storage.submit([row])
-        if not ids:
-            raise ChatServiceError("answer was not stored")
-        return ids[0]
-
-    def _row(
-        self,
-        ask: Ask,
-        *,
-        is_bot: bool,
-        message: str,
-        type_: str,
-        category: str,
-        extra: str | None = None,
-    ) -> MessageRecord:
-        return MessageRecord(
-            row_key=uuid.uuid4().hex,
-            chat_id=self.key.chat_id,
-            flow_id=self.key.flow_id,
-            user_id=ask.user_id,
-            is_bot=is_bot,
-            message=message,
-            type=type_,
-            category=category,
-            extra=extra,
-            client_msg_id=None if is_bot else ask.client_msg_id,
-        )
-
-
-def _context_message(row: MessageRow) -> BaseMessage:
-    return AIMessage(row.message) if row.category == "answer" else HumanMessage(row.message)
-
-
-def _chunk_text(chunk: Any) -> str:
-    content = getattr(chunk, "content", chunk)
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content blocks
-        return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
-    return str(content)
-
-
-def _string_overrides(inputs: dict[str, Any]) -> dict[str, str]:
-    return {k: v for k, v in inputs.items() if isinstance(v, str)}
-
-
-__all__ = [
-    "Ask",
-    "FlowInvalid",
-    "Frame",
-    "IllegalTransition",
-    "SessionActor",
-    "SessionKey",
-    "SessionState",
-]
+        [message_id] = await recorder.save([row])
+        emitter = TurnEmitter(self.frames, self.key.flow_id, self.key.chat_id, user_id)
+        emitter.emit("end", "divider", message="Context cleared", message_id=message_id)
+        return message_id

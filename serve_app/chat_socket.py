@@ -16,7 +16,7 @@ from typing import Any
 from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
-from actors.errors import RaychatError
+from actors.errors import ChatServiceError, InvalidInput, RaychatError
 from actors.events import Frame, make_frame
 from actors.registry import Runtime
 from actors.session import Ask, SessionKey
@@ -28,11 +28,12 @@ from storage.records import FlowRecord
 
 log = logging.getLogger(__name__)
 CLOSE_TOO_BIG = 1009
+PUMP_RETRIES = 3
 
 
 class ChatSocket:
     """Serves one accepted socket until the client leaves. Frames to the client are written by
-    one coroutine at a time (send lock); pumps run one per watched chat."""
+    one coroutine at a time (send lock); one pump per watched chat relays its frame log."""
 
     def __init__(
         self,
@@ -52,8 +53,10 @@ class ChatSocket:
         self._send_lock = asyncio.Lock()
 
     async def serve(self) -> None:
-        """Receive until disconnect; oversize frames close the socket with 1009."""
+        """Watch the initial chat, then receive until disconnect; oversize frames close 1009."""
         try:
+            if self._chat_id is not None:
+                await self._guarded(self._watch_current())
             while True:
                 message = await self._ws.receive()
                 if message["type"] == "websocket.disconnect":
@@ -62,61 +65,121 @@ class ChatSocket:
                 if len(text.encode()) > self._runtime.config.ws_max_frame_bytes:
                     await self._ws.close(CLOSE_TOO_BIG, "frame too large")
                     return
-                await self._on_text(text)
+                await self._guarded(self._on_text(text))
         finally:
             for pump in self._pumps.values():
                 pump.cancel()
 
-    async def _on_text(self, text: str) -> None:
+    async def _guarded(self, work: Any) -> None:
         try:
-            await self._dispatch(parse_client_frame(text))
+            await work
         except RaychatError as exc:
             await self._send([error_frame(exc, self._flow.id, self._chat_id)])
 
-    async def _dispatch(self, frame: ClientFrame) -> None:
-        await self._switch(frame)
+    async def _on_text(self, text: str) -> None:
+        frame = parse_client_frame(text)
+        if await self._switch(frame):
+            await self._watch_current()
         if frame.action == "stop":
-            await self._send([self._frame("close", "processing")])
+            await self._stop()
+        elif frame.action == "resume":
+            await self._resume(frame)
+        elif frame.clear_history:
+            await self._runtime.clear_context(self._key(), self._user.user_id)
         elif frame.is_ask:
             await self._ask(frame)
 
-    async def _switch(self, frame: ClientFrame) -> None:
+    async def _switch(self, frame: ClientFrame) -> bool:
+        """Re-target the socket; True when the chat changed."""
+        before = self._key()
         if frame.flow_id and frame.flow_id != self._flow.id:
             self._flow = await access_flow_for_chat(self._runtime, self._user, frame.flow_id)
         if frame.chat_id:
             self._chat_id = frame.chat_id
+        return self._key() != before and self._chat_id is not None
 
     def _key(self) -> SessionKey:
         if self._chat_id is None:
             return SessionKey(self._flow.id, self._preview_id, persist=False)
         return SessionKey(self._flow.id, self._chat_id)
 
+    async def _watch_current(self) -> None:
+        key = self._key()
+        if key not in self._pumps or self._pumps[key].done():
+            point = await self._runtime.watch(key, self._user.user_id)
+            self._start_pump(key, point.newest_seq)
+
     async def _ask(self, frame: ClientFrame) -> None:
         key = self._key()
         inputs = {k: v for k, v in (frame.inputs or {}).items() if k != "id"}
         ask = Ask(user_id=self._user.user_id, inputs=inputs, client_msg_id=frame.client_msg_id)
         first_seq = await self._runtime.start_turn(key, ask)
-        self._watch(key, first_seq - 1)
+        self._start_pump(key, first_seq - 1)
 
-    def _watch(self, key: SessionKey, after_seq: int) -> None:
+    async def _stop(self) -> None:
+        if not await self._runtime.stop(self._key(), self._user.user_id):
+            await self._send([self._frame("close", "processing")])
+
+    async def _resume(self, frame: ClientFrame) -> None:
+        if frame.chat_id is None or frame.last_seq is None:
+            raise InvalidInput("resume needs chat_id and last_seq")
+        key = self._key()
+        point = await self._runtime.watch(key, self._user.user_id)
+        pump = self._pumps.pop(key, None)
+        if pump is not None:
+            pump.cancel()
+        after = frame.last_seq
+        if after + 1 < point.oldest_seq:
+            await self._send([self._gap_info(key, after, point.oldest_seq)])
+            after = point.oldest_seq - 1
+        self._start_pump(key, min(after, point.newest_seq))
+
+    def _start_pump(self, key: SessionKey, after_seq: int) -> None:
         pump = self._pumps.get(key)
         if pump is None or pump.done():
             self._pumps[key] = asyncio.get_running_loop().create_task(self._pump(key, after_seq))
 
     async def _pump(self, key: SessionKey, after_seq: int) -> None:
+        """Relay the chat's frames after `after_seq` until the session is no longer live."""
         timeout_s = self._runtime.config.sessions.pull_timeout_s
-        try:
-            while True:
+        failures, in_turn = 0, False
+        while failures <= PUMP_RETRIES:
+            try:
                 batch = await self._runtime.pull(key, after_seq, timeout_s)
-                if batch.frames:
-                    await self._send(batch.frames)
-                    after_seq = batch.frames[-1]["seq"]
-                elif not batch.live:
-                    return
-        except RaychatError as exc:
-            await self._send([error_frame(exc, key.flow_id, key.chat_id)])
-        except Exception:  # the socket went away mid-send: nothing to tell anyone
-            log.debug("frame pump for %s ended", key.text, exc_info=True)
+            except ChatServiceError as exc:
+                failures += 1
+                if in_turn:  # the host died mid-turn: end the turn for this client
+                    await self._send(
+                        [
+                            error_frame(exc, key.flow_id, key.chat_id),
+                            self._frame("close", "processing", key),
+                        ]
+                    )
+                    in_turn = False
+                continue
+            failures = 0
+            if batch.frames:
+                if batch.frames[0]["seq"] > after_seq + 1:
+                    await self._send([self._gap_info(key, after_seq, batch.frames[0]["seq"])])
+                await self._send(batch.frames)
+                after_seq = batch.frames[-1]["seq"]
+                in_turn = _still_in_turn(batch.frames, in_turn)
+            elif not batch.live:
+                return
+
+    def _gap_info(self, key: SessionKey, after_seq: int, first_kept: int) -> Frame:
+        text = (
+            f"Frames {after_seq + 1}..{first_kept - 1} are no longer kept; "
+            "read the chat history over REST"
+        )
+        return make_frame(
+            "info",
+            "processing",
+            flow_id=key.flow_id,
+            chat_id=key.chat_id,
+            message=text,
+            user_id=self._user.user_id,
+        )
 
     def _frame(self, type_: Any, category: str) -> Frame:
         return make_frame(
@@ -131,8 +194,20 @@ class ChatSocket:
         async with self._send_lock:
             if self._ws.application_state is not WebSocketState.CONNECTED:
                 return
-            for frame in frames:
-                await self._ws.send_text(json.dumps(frame, ensure_ascii=False))
+            try:
+                for frame in frames:
+                    await self._ws.send_text(json.dumps(frame, ensure_ascii=False))
+            except (RuntimeError, OSError):  # the client went away mid-send
+                log.debug("send to a closed socket dropped", exc_info=True)
+
+
+def _still_in_turn(frames: list[Frame], in_turn: bool) -> bool:
+    for frame in frames:
+        if frame["type"] == "begin":
+            in_turn = True
+        elif frame["type"] == "close":
+            in_turn = False
+    return in_turn
 
 
 def _text_of(message: MutableMapping[str, Any]) -> str:

@@ -1,0 +1,181 @@
+"""One flow turn: stream the runnable, emit frames, persist question and answer.
+
+A `FlowTurn` lives for one ask. The session cancels its task to stop it; `finish_stopped` then
+commits the partial answer (`remark="break_answer"`) and emits `end/answer`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+
+from actors.context import BREAK_ANSWER
+from actors.events import FrameType, make_frame, stream_message
+from actors.flows import CompiledFlow
+from actors.framelog import FrameLog
+from actors.ports import StoragePort
+from storage.records import MessageRecord, SessionRecord
+
+
+@dataclass(frozen=True, slots=True)
+class AppInfo:
+    """What a turn records about its app on the session row."""
+
+    app_id: str
+    name: str
+    flow_type: int
+    description: str | None = None
+    logo: str | None = None
+
+
+class TurnEmitter:
+    """Appends frames for one chat and one asker to the chat's frame log."""
+
+    def __init__(self, log: FrameLog, flow_id: str, chat_id: str, user_id: int | None) -> None:
+        self._log, self._flow_id, self._chat_id, self._user_id = log, flow_id, chat_id, user_id
+
+    def emit(self, type_: FrameType, category: str, **fields: Any) -> int:
+        frame = make_frame(
+            type_,
+            category,
+            flow_id=self._flow_id,
+            chat_id=self._chat_id,
+            user_id=self._user_id,
+            **fields,
+        )
+        return self._log.append(frame)
+
+
+class TurnRecorder:
+    """Persists a turn's rows through the storage port (nothing for previews)."""
+
+    def __init__(
+        self, storage: StoragePort, app: AppInfo, chat_id: str, user_id: int, persist: bool
+    ) -> None:
+        self._storage, self._app, self._chat_id = storage, app, chat_id
+        self._user_id, self._persist = user_id, persist
+
+    def row(
+        self,
+        *,
+        is_bot: bool,
+        message: str,
+        type_: str,
+        category: str,
+        extra: str | None = None,
+        remark: str | None = None,
+        client_msg_id: str | None = None,
+    ) -> MessageRecord:
+        return MessageRecord(
+            row_key=uuid.uuid4().hex,
+            chat_id=self._chat_id,
+            flow_id=self._app.app_id,
+            user_id=self._user_id,
+            is_bot=is_bot,
+            message=message,
+            type=type_,
+            category=category,
+            extra=extra,
+            remark=remark,
+            client_msg_id=client_msg_id,
+        )
+
+    async def save_question(
+        self, text: str, inputs: dict[str, Any], client_msg_id: str | None
+    ) -> int | None:
+        """Commit the question row (and the session row on the chat's first ask)."""
+        if not self._persist:
+            return None
+        row = self.row(
+            is_bot=False,
+            message=text,
+            type_="human",
+            category="question",
+            extra=json.dumps({"inputs": inputs}),
+            client_msg_id=client_msg_id,
+        )
+        session = SessionRecord(
+            chat_id=self._chat_id,
+            flow_id=self._app.app_id,
+            flow_type=self._app.flow_type,
+            flow_name=self._app.name,
+            user_id=self._user_id,
+            flow_description=self._app.description,
+            flow_logo=self._app.logo,
+        )
+        return (await self._storage.submit([row], [session]))[0]
+
+    async def save(self, rows: list[MessageRecord]) -> list[int | None]:
+        """Commit bot rows; ids in order (None for previews)."""
+        if not self._persist or not rows:
+            return [None] * len(rows)
+        return list(await self._storage.submit(rows))
+
+
+class FlowTurn:
+    """Runs one flow turn (API.md §4.1). `stoppable` turns False once the answer is complete:
+    from then on a stop lets the turn finish instead of storing a second, partial answer."""
+
+    def __init__(
+        self,
+        compiled: CompiledFlow,
+        emitter: TurnEmitter,
+        recorder: TurnRecorder,
+        context: list[BaseMessage],
+    ) -> None:
+        self._compiled, self._emit, self._recorder = compiled, emitter.emit, recorder
+        self._context = context
+        self.parts: list[str] = []
+        self.stoppable = True
+        self._question: asyncio.Future[int | None] | None = None
+
+    async def run(self, text: str, inputs: dict[str, Any], client_msg_id: str | None) -> str:
+        """Stream the answer and commit it; returns the answer text."""
+        self._emit("begin", "system")
+        self._question = asyncio.ensure_future(
+            self._recorder.save_question(text, inputs, client_msg_id)
+        )
+        self._emit("start", "processing")
+        overrides = {k: v for k, v in inputs.items() if isinstance(v, str)}
+        values = self._compiled.prompt_inputs(text, self._context, overrides)
+        async for chunk in self._compiled.runnable.astream(values):
+            token = chunk_text(chunk)
+            if token:
+                self.parts.append(token)
+                self._emit("stream", "processing", message=stream_message(token))
+        self.stoppable = False
+        await self._question
+        answer = "".join(self.parts)
+        self._emit("end", "processing")
+        self._emit("start", "answer")
+        [message_id] = await self._recorder.save(
+            [self._recorder.row(is_bot=True, message=answer, type_="end", category="answer")]
+        )
+        self._emit("end", "answer", message=answer, message_id=message_id)
+        return answer
+
+    async def finish_stopped(self) -> None:
+        """After cancellation: commit the partial answer as `break_answer`, emit `end/answer`."""
+        if self._question is not None:
+            await self._question  # ids follow the order of events: question first
+        partial = "".join(self.parts)
+        row = self._recorder.row(
+            is_bot=True, message=partial, type_="end", category="answer", remark=BREAK_ANSWER
+        )
+        [message_id] = await self._recorder.save([row])
+        self._emit("end", "answer", message=partial, message_id=message_id)
+
+
+def chunk_text(chunk: Any) -> str:
+    """The text of a streamed chunk (string content or content blocks)."""
+    content = getattr(chunk, "content", chunk)
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
+    return str(content)
