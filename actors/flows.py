@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from string import Formatter
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
-from langchain_core.runnables import Runnable
+from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from actors.errors import FlowInvalid
 from actors.models import build_chat_model
+from actors.retrieval import DEFAULT_K, BM25Retriever, documents_problem, join_documents, k_problem
 
-NODE_TYPES = ("Input", "Variable", "ChatPrompt", "Memory", "ChatModel", "Output")
+NODE_TYPES = ("Input", "Variable", "ChatPrompt", "Memory", "Retriever", "ChatModel", "Output")
 HISTORY_KEY = "history"
+CONTEXT_KEY = "context"
 
 
 @dataclass(frozen=True)
@@ -100,13 +103,42 @@ def _check_acyclic(graph: _Graph) -> None:
             visit(node_id)
 
 
-def _single(graph: _Graph, node_type: str) -> dict[str, Any]:
+def _optional_single(graph: _Graph, node_type: str) -> dict[str, Any] | None:
     found = graph.of_type(node_type)
-    if not found:
-        raise _fail(None, f"the graph needs a {node_type} node")
     if len(found) > 1:
         raise _fail(found[1]["id"], f"only one {node_type} node is supported")
-    return found[0]
+    return found[0] if found else None
+
+
+def _single(graph: _Graph, node_type: str) -> dict[str, Any]:
+    node = _optional_single(graph, node_type)
+    if node is None:
+        raise _fail(None, f"the graph needs a {node_type} node")
+    return node
+
+
+def _build_retriever(node: dict[str, Any]) -> BM25Retriever:
+    """The BM25 retriever of a `Retriever` node; FlowInvalid names the node on bad params."""
+    params = node["params"]
+    if params.get("knowledge_id") is not None:
+        # No knowledge store exists yet; refusing now beats a flow that silently retrieves nothing.
+        raise _fail(node["id"], "knowledge bases are not available yet; give 'documents' instead")
+    if "documents" not in params:
+        raise _fail(node["id"], "a Retriever needs 'documents' (a list of texts) or 'knowledge_id'")
+    problem = documents_problem(params["documents"]) or k_problem(params.get("k", DEFAULT_K))
+    if problem:
+        raise _fail(node["id"], problem)
+    return BM25Retriever(texts=tuple(params["documents"]), k=params.get("k", DEFAULT_K))
+
+
+def _with_retrieval(
+    retriever: BM25Retriever | None, input_key: str, prompt: ChatPromptTemplate
+) -> Runnable[dict[str, Any], Any]:
+    """`prompt`, after (with a retriever) a step that fills `{context}` from the input text."""
+    if retriever is None:
+        return prompt
+    search = RunnableLambda(itemgetter(input_key)) | retriever | RunnableLambda(join_documents)
+    return RunnablePassthrough.assign(**{CONTEXT_KEY: search}) | prompt
 
 
 def _template_variables(template: str) -> set[str]:
@@ -130,31 +162,59 @@ def _build_prompt(
     return ChatPromptTemplate.from_messages(messages)
 
 
+def _variables(graph: _Graph) -> dict[str, str]:
+    variables: dict[str, str] = {}
+    for node in graph.of_type("Variable"):
+        name = node["params"].get("name")
+        if not isinstance(name, str) or not name:
+            raise _fail(node["id"], "a Variable node needs a 'name'")
+        variables[name] = str(node["params"].get("default", ""))
+    return variables
+
+
+def _memory_turns(node: dict[str, Any]) -> int:
+    turns = node["params"].get("turns", 10)
+    if isinstance(turns, bool) or not isinstance(turns, int) or turns < 0:
+        raise _fail(node["id"], "'turns' must be a non-negative integer")
+    return turns
+
+
+def _check_context_free(graph: _Graph, input_key: str, variables: dict[str, str]) -> None:
+    """With a Retriever, `context` is its output; an Input or Variable of that name would clash."""
+    if input_key == CONTEXT_KEY:
+        raise _fail(_single(graph, "Input")["id"], f"'{CONTEXT_KEY}' is filled by the Retriever")
+    if CONTEXT_KEY in variables:
+        clash = next(n for n in graph.of_type("Variable") if n["params"]["name"] == CONTEXT_KEY)
+        raise _fail(clash["id"], f"'{CONTEXT_KEY}' is filled by the Retriever")
+
+
 def compile_flow(
     graph: Any,
     model_factory: Callable[[dict[str, Any], str], BaseChatModel] = build_chat_model,
 ) -> CompiledFlow:
-    """Validate `graph`, build its runnable (prompt | model); FlowInvalid names the bad node."""
+    """Validate `graph`, build its runnable ([retrieval] | prompt | model); FlowInvalid names the
+    bad node."""
     parsed = _parse(graph)
     _check_acyclic(parsed)
     input_node = _single(parsed, "Input")
     model_node = _single(parsed, "ChatModel")
-    prompts = parsed.of_type("ChatPrompt")
-    prompt_node = prompts[0] if prompts else None
-    memory_nodes = parsed.of_type("Memory")
+    prompt_node = _optional_single(parsed, "ChatPrompt")
+    memory_node = _optional_single(parsed, "Memory")
+    retriever_node = _optional_single(parsed, "Retriever")
     input_key = str(input_node["params"].get("key", "input"))
-    variables = {
-        str(n["params"].get("name")): str(n["params"].get("default", ""))
-        for n in parsed.of_type("Variable")
-    }
-    if None in variables or "None" in variables:
-        raise _fail(parsed.of_type("Variable")[0]["id"], "a Variable node needs a 'name'")
-    memory_turns = int(memory_nodes[0]["params"].get("turns", 10)) if memory_nodes else None
-    prompt = _build_prompt(prompt_node, bool(memory_nodes), input_key, {input_key, *variables})
+    variables = _variables(parsed)
+    provided = {input_key, *variables}
+    retriever = None
+    if retriever_node is not None:
+        _check_context_free(parsed, input_key, variables)
+        retriever = _build_retriever(retriever_node)
+        provided.add(CONTEXT_KEY)
+    memory_turns = _memory_turns(memory_node) if memory_node else None
+    prompt = _build_prompt(prompt_node, memory_node is not None, input_key, provided)
     model = model_factory(model_node["params"], model_node["id"])
     return CompiledFlow(
         input_key=input_key,
-        runnable=prompt | model,
+        runnable=_with_retrieval(retriever, input_key, prompt) | model,
         memory_turns=memory_turns,
         variables=variables,
     )

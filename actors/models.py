@@ -3,19 +3,32 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from langchain_core.callbacks import (
     AsyncCallbackManagerForLLMRun,
     CallbackManagerForLLMRun,
 )
-from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.language_models import BaseChatModel, LanguageModelInput
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    ToolCall,
+    ToolCallChunk,
+)
+from langchain_core.messages.tool import tool_call, tool_call_chunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import Field, PrivateAttr
+from langchain_core.runnables import Runnable
+from langchain_core.tools import BaseTool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from pydantic import Field, PrivateAttr, SecretStr
 
 from actors.errors import FlowInvalid
 
@@ -32,8 +45,56 @@ class DemoModelError(RuntimeError):
     """Raised by a script entry `{"error": "..."}`."""
 
 
+@dataclass(frozen=True)
+class ScriptedToolCall:
+    """A script entry `{"tool": name, "input": text}`: the demo model asks for that tool."""
+
+    name: str
+    input: str
+    id: str
+
+    def as_tool_call(self) -> ToolCall:
+        """The LangChain tool call: `name`, `args={"input": text}`, `id` (`demo_call_<n>`)."""
+        return tool_call(name=self.name, args={"input": self.input}, id=self.id)
+
+    def as_chunks(self) -> list[AIMessageChunk]:
+        """Streamed like a real model: name and id first, then the JSON arguments."""
+        return [
+            AIMessageChunk(content="", tool_call_chunks=[self._chunk(self.name, "", self.id)]),
+            AIMessageChunk(
+                content="", tool_call_chunks=[self._chunk(None, json.dumps({"input": self.input}))]
+            ),
+        ]
+
+    @staticmethod
+    def _chunk(name: str | None, args: str, call_id: str | None = None) -> ToolCallChunk:
+        return tool_call_chunk(name=name, args=args, id=call_id, index=0)
+
+
+Reply = str | ScriptedToolCall
+
+
+def script_problem(script: Any) -> str | None:
+    """Why `script` is not a valid demo script, or None. Entries: a text, `{"answer": text}`,
+    `{"error": message}` or `{"tool": name, "input": text}`."""
+    if not isinstance(script, list):
+        return "'script' must be a list"
+    for position, entry in enumerate(script):
+        if isinstance(entry, str):
+            continue
+        if not isinstance(entry, dict) or not entry.keys() & {"answer", "error", "tool"}:
+            return f"'script'[{position}] must be a text or have 'answer', 'error' or 'tool'"
+        if "tool" in entry and not (isinstance(entry["tool"], str) and entry["tool"]):
+            return f"'script'[{position}]: 'tool' must be a tool name"
+    return None
+
+
 class DemoChatModel(BaseChatModel):
-    """A deterministic local model (FLOWS.md "demo"): `echo` or `script` mode, paced streaming."""
+    """A deterministic local model (FLOWS.md "demo"): `echo` or `script` mode, paced streaming.
+
+    In `script` mode each model call consumes one entry, so a tool-call entry is followed (after the
+    tool result comes back) by the next entry. Calls on one instance are meant to be sequential.
+    """
 
     model: str = "echo"
     script: list[Any] = Field(default_factory=list)
@@ -45,23 +106,43 @@ class DemoChatModel(BaseChatModel):
     def _llm_type(self) -> str:
         return "raychat-demo"
 
-    def _answer(self, messages: list[BaseMessage]) -> str:
+    def bind_tools(
+        self,
+        tools: Sequence[dict[str, Any] | type | Callable[..., Any] | BaseTool],
+        *,
+        tool_choice: str | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Accept tools like a real model. The script decides which tool is called, so the bound
+        schemas are carried along (as OpenAI tool dicts) but do not change the answers."""
+        if tool_choice is not None:
+            kwargs["tool_choice"] = tool_choice
+        return self.bind(tools=[convert_to_openai_tool(t) for t in tools], **kwargs)
+
+    def _reply(self, messages: list[BaseMessage]) -> Reply:
         if self.model == "script":
-            return self._next_script_answer()
+            return self._next_script_reply()
         dialogue = [m for m in messages if isinstance(m, HumanMessage | AIMessage)]
         question = dialogue[-1].content if dialogue else ""
         text = f"echo({max(len(dialogue) - 1, 0)}): {question}"
         return self._pad(text)
 
-    def _next_script_answer(self) -> str:
+    def _next_script_reply(self) -> Reply:
         if not self.script:
             return ""
-        entry = self.script[self._script_pos % len(self.script)]
+        position = self._script_pos
+        entry = self.script[position % len(self.script)]
         self._script_pos += 1
-        if isinstance(entry, dict) and "error" in entry:
+        if isinstance(entry, str):
+            return entry
+        if "error" in entry:
             # A scripted failure, so error handling is testable offline like everything else.
             raise DemoModelError(str(entry["error"]))
-        return entry if isinstance(entry, str) else str(entry.get("answer", ""))
+        if "tool" in entry:
+            return ScriptedToolCall(
+                str(entry["tool"]), str(entry.get("input", "")), f"demo_call_{position}"
+            )
+        return str(entry.get("answer", ""))
 
     def _pad(self, text: str) -> str:
         tokens = split_tokens(text)
@@ -70,9 +151,15 @@ class DemoChatModel(BaseChatModel):
         filler = [f"w{i}" for i in range(1, self.answer_tokens - len(tokens) + 1)]
         return " ".join([text, *filler])
 
-    def _result(self, text: str) -> ChatResult:
-        message = AIMessage(content=text, response_metadata={"demo": True, "model": self.model})
-        return ChatResult(generations=[ChatGeneration(message=message)])
+    def _chunks(self, messages: list[BaseMessage]) -> list[AIMessageChunk]:
+        reply = self._reply(messages)
+        if isinstance(reply, ScriptedToolCall):
+            chunks = reply.as_chunks()
+        else:
+            chunks = [AIMessageChunk(content=token) for token in split_tokens(reply)]
+        for chunk in chunks:
+            chunk.response_metadata = {"demo": True}
+        return chunks
 
     def _generate(
         self,
@@ -81,7 +168,15 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
-        return self._result(self._answer(messages))
+        reply = self._reply(messages)
+        metadata = {"demo": True, "model": self.model}
+        if isinstance(reply, ScriptedToolCall):
+            message = AIMessage(
+                content="", tool_calls=[reply.as_tool_call()], response_metadata=metadata
+            )
+        else:
+            message = AIMessage(content=reply, response_metadata=metadata)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _stream(
         self,
@@ -90,8 +185,8 @@ class DemoChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        for token in split_tokens(self._answer(messages)):
-            yield ChatGenerationChunk(message=AIMessageChunk(content=token))
+        for chunk in self._chunks(messages):
+            yield ChatGenerationChunk(message=chunk)
 
     async def _astream(
         self,
@@ -101,58 +196,89 @@ class DemoChatModel(BaseChatModel):
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
         delay = 1.0 / self.tokens_per_second if self.tokens_per_second > 0 else 0.0
-        for token in split_tokens(self._answer(messages)):
+        for message in self._chunks(messages):
             # Sleeping here is the pacing of a real model; cancelling the task stops the stream.
             await asyncio.sleep(delay)
-            chunk = ChatGenerationChunk(
-                message=AIMessageChunk(content=token, response_metadata={"demo": True})
-            )
+            chunk = ChatGenerationChunk(message=message)
             if run_manager is not None:
-                await run_manager.on_llm_new_token(token, chunk=chunk)
+                await run_manager.on_llm_new_token(str(message.content), chunk=chunk)
             yield chunk
 
 
 def build_chat_model(params: dict[str, Any], node_id: str) -> BaseChatModel:
-    """A LangChain chat model from `ChatModel` node params (FLOWS.md)."""
+    """A LangChain chat model from `ChatModel` node params (FLOWS.md); FlowInvalid names it."""
     provider = params.get("provider", "demo")
-    if provider == "demo":
-        return DemoChatModel(
-            model=str(params.get("model", "echo")),
-            script=list(params.get("script", [])),
-            tokens_per_second=float(params.get("tokens_per_second", 50.0)),
-            answer_tokens=params.get("answer_tokens"),
-        )
+    if provider not in PROVIDERS:
+        raise _invalid(node_id, f"unknown model provider {provider!r}")
+    problem = params_problem(params)
+    if problem:
+        raise _invalid(node_id, problem)
     if provider == "openai":
-        return _openai_model(params, node_id)
+        return _openai_model(params)
     if provider == "ollama":
-        return _ollama_model(params, node_id)
-    raise FlowInvalid(f"node {node_id}: unknown model provider {provider!r}", node_id=node_id)
+        return _ollama_model(params)
+    return DemoChatModel(
+        model=str(params.get("model", "echo")),
+        script=list(params.get("script", [])),
+        tokens_per_second=float(params.get("tokens_per_second", 50.0)),
+        answer_tokens=params.get("answer_tokens"),
+    )
 
 
-def _openai_model(params: dict[str, Any], node_id: str) -> BaseChatModel:
-    from langchain_openai import ChatOpenAI  # optional heavy import, only when a flow asks for it
+def _invalid(node_id: str, reason: str) -> FlowInvalid:
+    return FlowInvalid(f"node {node_id}: {reason}", node_id=node_id)
+
+
+_NUMBER_PARAMS = ("temperature", "tokens_per_second")
+_COUNT_PARAMS = {"max_tokens": 1, "max_retries": 0, "answer_tokens": 1}
+_TEXT_PARAMS = ("model", "base_url", "api_key_env")
+
+
+def params_problem(params: dict[str, Any]) -> str | None:
+    """Why `params` cannot configure a model (wrong types or ranges), or None."""
+    for name in _NUMBER_PARAMS:
+        value = params.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"{name!r} must be a number"
+        if value is not None and value < 0:
+            return f"{name!r} must not be negative"
+    for name, least in _COUNT_PARAMS.items():
+        value = params.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            return f"{name!r} must be an integer"
+        if value is not None and value < least:
+            return f"{name!r} must be at least {least}"
+    for name in _TEXT_PARAMS:
+        if params.get(name) is not None and not isinstance(params[name], str):
+            return f"{name!r} must be a string"
+    return script_problem(params.get("script", []))
+
+
+def _openai_model(params: dict[str, Any]) -> BaseChatModel:
+    # Imported on use: openai + tiktoken are slow to import and most sessions never need them.
+    from langchain_openai import ChatOpenAI
 
     key_env = params.get("api_key_env", "OPENAI_API_KEY")
+    # The key is read where the model is built (the session's node), never stored in the flow. A
+    # missing key sends a placeholder: OpenAI-compatible local servers (vLLM, llama.cpp) need none.
     return ChatOpenAI(
-        model=str(params.get("model", "gpt-4o-mini")),
+        model=params.get("model", "gpt-4o-mini"),
         base_url=params.get("base_url"),
-        api_key=os.environ.get(str(key_env), "not-set"),  # type: ignore[arg-type]
+        api_key=SecretStr(os.environ.get(key_env, "not-set")),
         temperature=params.get("temperature"),
-        max_tokens=params.get("max_tokens"),  # type: ignore[call-arg]
+        max_completion_tokens=params.get("max_tokens"),
+        max_retries=params.get("max_retries", 2),
         streaming=True,
     )
 
 
-def _ollama_model(params: dict[str, Any], node_id: str) -> BaseChatModel:
-    try:
-        from langchain_ollama import ChatOllama
-    except ImportError as exc:
-        raise FlowInvalid(
-            f"node {node_id}: provider 'ollama' needs the langchain-ollama package",
-            node_id=node_id,
-        ) from exc
-    return ChatOllama(  # type: ignore[no-any-return]
-        model=str(params.get("model", "llama3")),
+def _ollama_model(params: dict[str, Any]) -> BaseChatModel:
+    # Imported on use, like ChatOpenAI above.
+    from langchain_ollama import ChatOllama
+
+    return ChatOllama(
+        model=params.get("model", "llama3"),
         base_url=params.get("base_url"),
         temperature=params.get("temperature"),
+        num_predict=params.get("max_tokens"),
     )

@@ -6,9 +6,13 @@ import copy
 from typing import Any
 
 import pytest
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
+from langchain_core.outputs import ChatResult
+from pydantic import Field
 
 from actors.errors import FlowInvalid
 from actors.flows import compile_flow
+from actors.models import DemoChatModel
 from tests.conftest import demo_graph
 
 
@@ -73,3 +77,163 @@ def test_invalid_graphs_name_the_node(change: Any, node_id: str | None, reason: 
 def test_malformed_graphs_are_rejected(graph: Any) -> None:
     with pytest.raises(FlowInvalid):
         compile_flow(graph)
+
+
+DOCS = [
+    "Paris is the capital of France.",
+    "Berlin is the capital of Germany.",
+    "Cats sleep for most of the day.",
+]
+
+
+def with_retriever(**params: Any) -> Any:
+    """A change adding a Retriever node (params as given) and `{context}` to the prompt template."""
+
+    def change(g: dict[str, Any]) -> None:
+        g["nodes"].append({"id": "docs", "type": "Retriever", "params": params})
+        g["edges"].append({"source": "docs", "target": "prompt"})
+        g["nodes"][1]["params"]["template"] = "[{context}] {input}"
+
+    return change
+
+
+async def test_retriever_fills_context_with_the_best_documents() -> None:
+    compiled = compile_flow(mutate(with_retriever(documents=DOCS, k=1)))
+    inputs = compiled.prompt_inputs("capital of Germany?", [], {})
+    result = await compiled.runnable.ainvoke(inputs)
+    assert result.content == "echo(0): [Berlin is the capital of Germany.] capital of Germany?"
+
+
+async def test_retriever_joins_top_k_best_first_and_streams() -> None:
+    compiled = compile_flow(mutate(with_retriever(documents=DOCS, k=2)))
+    chunks = [
+        c.content
+        async for c in compiled.runnable.astream(compiled.prompt_inputs("capital germany", [], {}))
+    ]
+    text = "".join(str(c) for c in chunks)
+    assert text == f"echo(0): [{DOCS[1]}\n\n{DOCS[0]}] capital germany"
+    assert len([c for c in chunks if c]) > 3  # token by token, not one final blob
+
+
+async def test_retriever_with_no_match_gives_empty_context() -> None:
+    compiled = compile_flow(mutate(with_retriever(documents=DOCS)))
+    result = await compiled.runnable.ainvoke(
+        compiled.prompt_inputs("quantum chromodynamics", [], {})
+    )
+    assert result.content == "echo(0): [] quantum chromodynamics"
+
+
+@pytest.mark.parametrize(
+    ("params", "reason"),
+    [
+        ({"knowledge_id": "kb1"}, "knowledge bases are not available yet"),
+        ({}, "needs 'documents'"),
+        ({"documents": []}, "non-empty list"),
+        ({"documents": "Paris"}, "non-empty list"),
+        ({"documents": ["ok", "  "]}, r"'documents'\[1\]"),
+        ({"documents": ["ok", 3]}, r"'documents'\[1\]"),
+        ({"documents": DOCS, "k": 0}, "'k'"),
+        ({"documents": DOCS, "k": "2"}, "'k'"),
+        ({"documents": DOCS, "k": True}, "'k'"),
+    ],
+)
+def test_invalid_retriever_params_name_the_node(params: dict[str, Any], reason: str) -> None:
+    with pytest.raises(FlowInvalid, match=reason) as info:
+        compile_flow(mutate(with_retriever(**params)))
+    assert info.value.data["node_id"] == "docs"
+
+
+def test_context_without_a_retriever_is_a_missing_variable() -> None:
+    def use_context(g: dict[str, Any]) -> None:
+        g["nodes"][1]["params"]["system"] = "Answer from: {context}"
+
+    with pytest.raises(FlowInvalid, match="context") as info:
+        compile_flow(mutate(use_context))
+    assert info.value.data["node_id"] == "prompt"
+
+
+@pytest.mark.parametrize(
+    ("change", "node_id", "reason"),
+    [
+        (
+            lambda g: g["nodes"].append(
+                {"id": "v", "type": "Variable", "params": {"name": "context"}}
+            ),
+            "v",
+            "filled by the Retriever",
+        ),
+        (lambda g: g["nodes"][0]["params"].update(key="context"), "in", "filled by the Retriever"),
+        (
+            lambda g: g["nodes"].append(
+                {"id": "docs2", "type": "Retriever", "params": {"documents": DOCS}}
+            ),
+            "docs2",
+            "only one Retriever",
+        ),
+    ],
+)
+def test_retriever_clashes_name_the_node(change: Any, node_id: str, reason: str) -> None:
+    def both(g: dict[str, Any]) -> None:
+        with_retriever(documents=DOCS)(g)
+        change(g)
+
+    with pytest.raises(FlowInvalid, match=reason) as info:
+        compile_flow(mutate(both))
+    assert info.value.data["node_id"] == node_id
+
+
+class RecordingModel(DemoChatModel):
+    """The echo model, keeping the messages of every call."""
+
+    seen: list[list[BaseMessage]] = Field(default_factory=list)
+
+    def _generate(self, messages: list[BaseMessage], *args: Any, **kwargs: Any) -> ChatResult:
+        self.seen.append(messages)
+        return super()._generate(messages, *args, **kwargs)
+
+
+async def test_retriever_context_reaches_the_system_message() -> None:
+    model = RecordingModel(tokens_per_second=0)
+
+    def system_context(g: dict[str, Any]) -> None:
+        with_retriever(documents=DOCS, k=1)(g)
+        g["nodes"][1]["params"].update(system="Use: {context}", template="{input}")
+
+    compiled = compile_flow(mutate(system_context), model_factory=lambda params, node_id: model)
+    history = [HumanMessage("earlier"), AIMessage("answer")]
+    await compiled.runnable.ainvoke(compiled.prompt_inputs("do cats sleep?", history, {}))
+    [messages] = model.seen
+    assert [m.content for m in messages] == [
+        f"Use: {DOCS[2]}",
+        "earlier",
+        "answer",
+        "do cats sleep?",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "node_id", "reason"),
+    [
+        (lambda g: g["nodes"][2]["params"].update(turns=-1), "memory", "'turns'"),
+        (lambda g: g["nodes"][2]["params"].update(turns="ten"), "memory", "'turns'"),
+        (lambda g: g["nodes"].append({"id": "v", "type": "Variable"}), "v", "'name'"),
+        (
+            lambda g: g["nodes"].append({"id": "p2", "type": "ChatPrompt"}),
+            "p2",
+            "only one ChatPrompt",
+        ),
+        (lambda g: g["nodes"][3]["params"].update(temperature="hot"), "model", "'temperature'"),
+        (lambda g: g["nodes"][3]["params"].update(max_tokens=0), "model", "'max_tokens'"),
+        (lambda g: g["nodes"][3]["params"].update(base_url=5), "model", "'base_url'"),
+        (lambda g: g["nodes"][3]["params"].update(max_retries=-1), "model", "'max_retries'"),
+        (
+            lambda g: g["nodes"][3]["params"].update(model="script", script=[{"say": "x"}]),
+            "model",
+            r"'script'\[0\]",
+        ),
+    ],
+)
+def test_invalid_node_params_name_the_node(change: Any, node_id: str, reason: str) -> None:
+    with pytest.raises(FlowInvalid, match=reason) as info:
+        compile_flow(mutate(change))
+    assert info.value.data["node_id"] == node_id
