@@ -1,0 +1,152 @@
+"""Stop, clear, busy policies, idempotency and passivation, without Ray."""
+
+from __future__ import annotations
+
+from actors.config import SessionConfig
+from actors.events import Frame
+from actors.host import SessionHost
+from actors.session import Ask, SessionActor, SessionKey
+from actors.storage_actor import StorageActor
+from tests.conftest import demo_graph, flow_record
+
+FLOW = "f" * 32
+
+
+async def session_on(
+    storage: StorageActor,
+    graph: dict[str, object] | None = None,
+    chat: str = "chat-1",
+    **config: object,
+) -> SessionActor:
+    await storage.put_flow(flow_record(FLOW, graph or demo_graph()))
+    session = SessionActor(SessionKey(FLOW, chat), storage, SessionConfig(**config))  # type: ignore[arg-type]
+    await session.activate()
+    return session
+
+
+def ask(text: str, client_msg_id: str | None = None, user_id: int = 1) -> Ask:
+    return Ask(user_id=user_id, inputs={"input": text}, client_msg_id=client_msg_id)
+
+
+async def full_turn(session: SessionActor, text: str) -> list[Frame]:
+    after = session.start_turn(ask(text)) - 1
+    await session.wait_turn()
+    return session.frames.read_after(after)
+
+
+async def wait_for_stream(session: SessionActor, after: int) -> Frame:
+    while True:
+        for frame in await session.frames.wait_after(after, 5):
+            if frame["type"] == "stream":
+                return frame
+            after = frame["seq"]
+
+
+async def test_stop_cancels_the_model_and_stores_the_partial_answer(
+    storage: StorageActor,
+) -> None:
+    session = await session_on(storage, demo_graph(tokens_per_second=100, answer_tokens=500))
+    first = session.start_turn(ask("long one"))
+    await wait_for_stream(session, first - 1)
+    stop_seq = session.frames.last_seq
+    assert session.stop(1) is True
+    await session.wait_turn()
+    after_stop = session.frames.read_after(stop_seq)
+    assert [(f["type"], f["category"]) for f in after_stop] == [
+        ("end", "answer"),
+        ("close", "processing"),
+    ]
+    streamed = "".join(
+        f["message"]["content"]
+        for f in session.frames.read_after(first - 1)
+        if f["type"] == "stream"
+    )
+    partial = after_stop[0]
+    assert partial["message"] == streamed and 0 < len(streamed.split()) < 500
+    rows = await storage.history("chat-1", FLOW, None, 10)
+    assert rows[0].id == partial["message_id"] and rows[0].remark == "break_answer"
+    assert rows[0].message == streamed
+
+
+async def test_stop_without_a_turn_returns_false(storage: StorageActor) -> None:
+    session = await session_on(storage)
+    assert session.stop(1) is False
+
+
+async def test_stopped_answer_is_not_model_context(storage: StorageActor) -> None:
+    session = await session_on(storage, demo_graph(tokens_per_second=100, answer_tokens=300))
+    first = session.start_turn(ask("interrupted"))
+    await wait_for_stream(session, first - 1)
+    session.stop(1)
+    await session.wait_turn()
+    reborn = await session_on(storage, demo_graph())
+    frames = await full_turn(reborn, "next")
+    assert frames[-2]["message"] == "echo(1): next"  # the question counts, the partial does not
+
+
+async def test_clear_history_empties_context_here_and_after_reactivation(
+    storage: StorageActor,
+) -> None:
+    session = await session_on(storage)
+    await full_turn(session, "one")
+    await full_turn(session, "two")
+    assert await session.clear_context(1) is not None
+    assert (await full_turn(session, "three"))[-2]["message"] == "echo(0): three"
+    reborn = await session_on(storage)
+    assert (await full_turn(reborn, "four"))[-2]["message"] == "echo(2): four"
+    rows = await storage.history("chat-1", FLOW, None, 50)
+    assert [r.message for r in rows if r.category == "question"] == [
+        "four",
+        "three",
+        "two",
+        "one",
+    ]  # stored history stays
+
+
+async def test_enqueue_policy_runs_asks_in_order(storage: StorageActor) -> None:
+    session = await session_on(storage, busy_policy="enqueue")
+    first = session.start_turn(ask("a"))
+    session.start_turn(ask("b"))
+    await session.wait_turn()
+    answers = [
+        f["message"]
+        for f in session.frames.read_after(first - 1)
+        if (f["type"], f["category"]) == ("end", "answer")
+    ]
+    assert answers == ["echo(0): a", "echo(2): b"]
+
+
+async def test_same_client_msg_id_runs_one_turn(storage: StorageActor) -> None:
+    session = await session_on(storage)
+    first = session.start_turn(ask("once", client_msg_id="m-1"))
+    await session.wait_turn()
+    assert session.start_turn(ask("once", client_msg_id="m-1")) == first
+    await session.wait_turn()
+    rows = await storage.history("chat-1", FLOW, None, 10)
+    assert [r.category for r in rows] == ["answer", "question"]
+
+
+async def test_reactivated_chat_never_repeats_a_seq(storage: StorageActor) -> None:
+    session = await session_on(storage)
+    old = await full_turn(session, "one")
+    reborn = await session_on(storage)
+    new = await full_turn(reborn, "two")
+    assert new[0]["seq"] > old[-1]["seq"]
+    assert [f["seq"] for f in new] == list(range(new[0]["seq"], new[0]["seq"] + len(new)))
+
+
+async def test_idle_sessions_are_passivated_and_rebuilt(storage: StorageActor) -> None:
+    await storage.put_flow(flow_record(FLOW, demo_graph()))
+    host = SessionHost(SessionConfig(idle_timeout_s=60), storage)
+    key = SessionKey(FLOW, "idle-chat")
+    await host.start_turn(key, ask("remember me"))
+    session = await host._session(key)
+    await session.wait_turn()
+    assert host.passivate_idle() == 0  # just used
+    session.last_used -= 120  # as if two idle minutes passed
+    assert host.passivate_idle() == 1 and await host.live_sessions() == 0
+    first = await host.start_turn(key, ask("still there?"))
+    reborn = await host._session(key)
+    await reborn.wait_turn()
+    answer = [f for f in reborn.frames.read_after(first - 1) if f["category"] == "answer"][-1]
+    assert answer["message"] == "echo(2): still there?"
