@@ -31,6 +31,7 @@ from actors.flows import CompiledFlow, compile_flow
 from actors.framelog import FrameLog
 from actors.ports import StoragePort
 from actors.turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder
+from storage.records import FlowRecord
 
 FLOW_TYPE_FLOW = 1
 MAX_QUEUED_TURNS = 16
@@ -93,6 +94,7 @@ class SessionActor:
         self._config = config
         self._app: AppInfo | None = None
         self._compiled: CompiledFlow | None = None
+        self._flow_version = 0
         self._context: list[BaseMessage] = []
         self._task: asyncio.Task[None] | None = None
         self._turn: FlowTurn | None = None
@@ -136,13 +138,25 @@ class SessionActor:
         except BaseException:
             self._move(SessionState.INIT)
             raise
-        self._app = AppInfo(flow.id, flow.name, FLOW_TYPE_FLOW, flow.description, flow.logo)
-        self._compiled, self.owner_id, self._context = compiled, owner, context
+        self._use_flow(flow, compiled)
+        self.owner_id, self._context = owner, context
         if owner is not None:
             # An earlier incarnation of this chat numbered frames already: continue above any
             # seq it can have used (< 1M frames/s), so seq never repeats within a chat.
             self.frames = FrameLog(start_seq=time.time_ns() // 1000)
         self._move(SessionState.WAITING_OBJECT)
+
+    def _use_flow(self, flow: FlowRecord, compiled: CompiledFlow) -> None:
+        self._app = AppInfo(flow.id, flow.name, FLOW_TYPE_FLOW, flow.description, flow.logo)
+        self._compiled, self._flow_version = compiled, flow.version
+
+    async def _refresh_flow(self) -> None:
+        """Pick up a new flow version before a turn (a read per turn; compile only on change)."""
+        flow = await self._storage.get_flow(self.key.flow_id)
+        if flow is None:
+            raise FlowDeleted(flow_id=self.key.flow_id)
+        if flow.version != self._flow_version:
+            self._use_flow(flow, compile_flow(flow.data))
 
     async def _load_owner(self) -> int | None:
         if not self.key.persist:
@@ -217,18 +231,21 @@ class SessionActor:
 
     # -- the turn ----------------------------------------------------------------------------
     async def _run_turn(self, ask: Ask, text: str) -> None:
-        assert self._compiled is not None and self._app is not None
         emitter = TurnEmitter(self.frames, self.key.flow_id, self.key.chat_id, ask.user_id)
-        recorder = TurnRecorder(
-            self._storage, self._app, self.key.chat_id, ask.user_id, self.key.persist
-        )
-        turn = FlowTurn(self._compiled, emitter, recorder, list(self._context))
-        self._turn = turn
         try:
+            await self._refresh_flow()
+            assert self._compiled is not None and self._app is not None
+            recorder = TurnRecorder(
+                self._storage, self._app, self.key.chat_id, ask.user_id, self.key.persist
+            )
+            turn = FlowTurn(self._compiled, emitter, recorder, list(self._context))
+            self._turn = turn
             answer = await turn.run(text, ask.inputs, ask.client_msg_id)
             self._context += [HumanMessage(text), AIMessage(answer)]
         except asyncio.CancelledError:
-            await self._finish_stopped(turn, emitter)
+            if self._turn is None:
+                raise
+            await self._finish_stopped(self._turn, emitter)
         except RaychatError as exc:
             emitter.emit("end", "error", message=error_message(exc.code, exc.message, exc.data))
         except Exception as exc:  # a model or chain failure: the client gets a code, not a trace

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from actors.config import SessionConfig
 from actors.events import Frame
 from actors.host import SessionHost
@@ -150,3 +152,11 @@ async def test_idle_sessions_are_passivated_and_rebuilt(storage: StorageActor) -
     await reborn.wait_turn()
     answer = [f for f in reborn.frames.read_after(first - 1) if f["category"] == "answer"][-1]
     assert answer["message"] == "echo(2): still there?"
+
+
+async def test_new_flow_version_is_picked_up_by_the_next_turn(storage: StorageActor) -> None:
+    session = await session_on(storage)
+    assert (await full_turn(session, "v1"))[-2]["message"] == "echo(0): v1"
+    new = flow_record(FLOW, demo_graph(model="script", script=["from version two"]))
+    await storage.put_flow(dataclasses.replace(new, version=2))
+    assert (await full_turn(session, "v2"))[-2]["message"] == "from version two"
