@@ -69,6 +69,8 @@ def _parse(graph: Any) -> _Graph:
             raise _fail(node["id"], f"unknown node type {node.get('type')!r}")
         if node["id"] in nodes:
             raise _fail(node["id"], "duplicate node id")
+        if not isinstance(node.get("params") or {}, dict):
+            raise _fail(node["id"], "'params' must be an object")
         nodes[node["id"]] = {
             "id": node["id"],
             "type": node["type"],

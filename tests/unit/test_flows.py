@@ -214,6 +214,7 @@ async def test_retriever_context_reaches_the_system_message() -> None:
 @pytest.mark.parametrize(
     ("change", "node_id", "reason"),
     [
+        (lambda g: g["nodes"][2].update(params=["turns", 3]), "memory", "'params'"),
         (lambda g: g["nodes"][2]["params"].update(turns=-1), "memory", "'turns'"),
         (lambda g: g["nodes"][2]["params"].update(turns="ten"), "memory", "'turns'"),
         (lambda g: g["nodes"].append({"id": "v", "type": "Variable"}), "v", "'name'"),
