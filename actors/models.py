@@ -34,6 +34,7 @@ from actors.errors import FlowInvalid
 
 _TOKEN = re.compile(r"\s*\S+")
 PROVIDERS = ("demo", "openai", "ollama")
+DEMO_MODELS = ("echo", "script")
 
 
 def split_tokens(text: str) -> list[str]:
@@ -217,6 +218,8 @@ def build_chat_model(params: dict[str, Any], node_id: str) -> BaseChatModel:
         return _openai_model(params)
     if provider == "ollama":
         return _ollama_model(params)
+    if params.get("model", "echo") not in DEMO_MODELS:
+        raise _invalid(node_id, f"the demo model is one of {list(DEMO_MODELS)}")
     return DemoChatModel(
         model=str(params.get("model", "echo")),
         script=list(params.get("script", [])),
