@@ -12,22 +12,34 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.records import MessageRecord, SessionRecord
 
-WriteBatch = Callable[[Sequence[MessageRecord], Sequence[SessionRecord]], Awaitable[dict[str, int]]]
+WriteBatch = Callable[
+    [
+        Sequence[MessageRecord],
+        Sequence[SessionRecord],
+        Sequence[TelemetryRecord],
+        Sequence[AuditRecord],
+    ],
+    Awaitable[dict[str, int]],
+]
 
 
 @dataclass(frozen=True, slots=True)
 class WriteOp:
-    """One caller's rows and the future that receives their ids."""
+    """One caller's rows and the future that receives their message ids."""
 
     messages: tuple[MessageRecord, ...]
     sessions: tuple[SessionRecord, ...]
     done: asyncio.Future[list[int]]
+    telemetry: tuple[TelemetryRecord, ...] = ()
+    audit: tuple[AuditRecord, ...] = ()
 
     @property
     def size(self) -> int:
-        return len(self.messages) + len(self.sessions)
+        """Rows this op adds to a batch."""
+        return len(self.messages) + len(self.sessions) + len(self.telemetry) + len(self.audit)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +82,11 @@ class GroupCommitter:
             self._task.cancel()
 
     async def submit(
-        self, messages: Sequence[MessageRecord], sessions: Sequence[SessionRecord] = ()
+        self,
+        messages: Sequence[MessageRecord],
+        sessions: Sequence[SessionRecord] = (),
+        telemetry: Sequence[TelemetryRecord] = (),
+        audit: Sequence[AuditRecord] = (),
     ) -> list[int]:
         """Queue rows and wait until they are committed; returns message ids in order.
 
@@ -78,7 +94,8 @@ class GroupCommitter:
         """
         self.start()
         done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(WriteOp(tuple(messages), tuple(sessions), done))
+        op = WriteOp(tuple(messages), tuple(sessions), done, tuple(telemetry), tuple(audit))
+        await self._queue.put(op)
         return await done
 
     async def _run(self) -> None:
@@ -118,8 +135,10 @@ class GroupCommitter:
         started = loop.time()
         messages = [m for op in batch for m in op.messages]
         sessions = [s for op in batch for s in op.sessions]
+        telemetry = [t for op in batch for t in op.telemetry]
+        audit = [a for op in batch for a in op.audit]
         try:
-            ids = await self._write(messages, sessions)
+            ids = await self._write(messages, sessions, telemetry, audit)
         except Exception as exc:  # every caller of the batch learns the failure
             for op in batch:
                 if not op.done.done():
@@ -128,7 +147,6 @@ class GroupCommitter:
         for op in batch:
             if not op.done.done():
                 op.done.set_result([ids[m.row_key] for m in op.messages])
-        self.flushes.append(
-            FlushStats(len(batch), len(messages) + len(sessions), loop.time() - started)
-        )
+        rows = sum(op.size for op in batch)
+        self.flushes.append(FlushStats(len(batch), rows, loop.time() - started))
         del self.flushes[:-100]

@@ -9,12 +9,13 @@ from storage.records import (
     UserRecord,
     utcnow,
 )
-from storage.repository import SqlRepository
+from storage.repository import Repository, SqlRepository
 
 __all__ = [
     "FlowRecord",
     "MessageRecord",
     "MessageRow",
+    "Repository",
     "SessionRecord",
     "SqlRepository",
     "UserRecord",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from actors.group_commit import GroupCommitter
+from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.records import MessageRecord, SessionRecord
 
 
@@ -35,7 +36,11 @@ class FakeDb:
         self.fail_with: Exception | None = None
 
     async def write(
-        self, messages: Sequence[MessageRecord], sessions: Sequence[SessionRecord]
+        self,
+        messages: Sequence[MessageRecord],
+        sessions: Sequence[SessionRecord],
+        telemetry: Sequence[TelemetryRecord] = (),
+        audit: Sequence[AuditRecord] = (),
     ) -> dict[str, int]:
         self.batches.append([m.row_key for m in messages])
         self.entered.set()

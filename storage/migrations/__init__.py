@@ -1,0 +1,1 @@
+"""Alembic migration scripts, shipped inside the wheel (see `storage.migrate`)."""

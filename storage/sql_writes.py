@@ -1,0 +1,192 @@
+"""The group-commit write: every table's rows of one batch in one transaction, one multi-row
+statement per table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import ColumnElement, or_, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.chat_records import AuditRecord, TelemetryRecord
+from storage.dialect import insert_ignoring_duplicates, returns_inserted_rows
+from storage.records import MessageRecord, SessionRecord, utcnow
+from storage.tables import AuditLog, ChatMessage, MessageSession, TelemetryEvent, table_of
+
+
+def message_values(record: MessageRecord) -> dict[str, Any]:
+    """Column values of a new `chatmessage` row."""
+    now = utcnow()
+    return {
+        "row_key": record.row_key,
+        "client_msg_id": record.client_msg_id,
+        "is_bot": record.is_bot,
+        "message": record.message,
+        "type": record.type,
+        "category": record.category,
+        "intermediate_steps": record.intermediate_steps,
+        "files": record.files,
+        "extra": record.extra,
+        "flow_id": record.flow_id,
+        "chat_id": record.chat_id,
+        "user_id": record.user_id,
+        "source": record.source,
+        "remark": record.remark,
+        "comment": None,
+        "liked": 0,
+        "copied": 0,
+        "solved": 0,
+        "sensitive_status": 1,
+        "create_time": now,
+        "update_time": now,
+    }
+
+
+def session_values(record: SessionRecord) -> dict[str, Any]:
+    """Column values of a new `message_session` row."""
+    now = utcnow()
+    return {
+        "chat_id": record.chat_id,
+        "name": record.name,
+        "flow_id": record.flow_id,
+        "flow_type": record.flow_type,
+        "flow_name": record.flow_name,
+        "flow_description": record.flow_description,
+        "flow_logo": record.flow_logo,
+        "user_id": record.user_id,
+        "is_delete": False,
+        "like": 0,
+        "dislike": 0,
+        "copied": 0,
+        "sensitive_status": 1,
+        "create_time": now,
+        "update_time": now,
+    }
+
+
+def _telemetry_values(record: TelemetryRecord) -> dict[str, Any]:
+    return {
+        "event_key": record.event_key,
+        "event_type": record.event_type,
+        "user_id": record.user_id,
+        "chat_id": record.chat_id,
+        "message_id": record.message_id,
+        "payload": record.payload,
+        "create_time": record.create_time,
+    }
+
+
+def _audit_values(record: AuditRecord) -> dict[str, Any]:
+    return {
+        "event_key": record.event_key,
+        "user_id": record.user_id,
+        "action": record.action,
+        "object_type": record.object_type,
+        "object_id": record.object_id,
+        "detail": record.detail,
+        "create_time": record.create_time,
+    }
+
+
+class SqlWrites:
+    """`bulk_write`: the storage actor's flush."""
+
+    engine: AsyncEngine
+
+    async def bulk_write(
+        self,
+        messages: Sequence[MessageRecord],
+        sessions: Sequence[SessionRecord],
+        telemetry: Sequence[TelemetryRecord] = (),
+        audit: Sequence[AuditRecord] = (),
+    ) -> dict[str, int]:
+        """Insert a batch in one transaction; return `row_key -> id` for every message.
+
+        Idempotent: a row whose `row_key` exists is skipped and its existing id returned; a
+        question whose `(chat_id, client_msg_id)` exists maps to the existing row's id.
+        Statements: one INSERT per non-empty table, one session touch, plus (MySQL, or when a
+        row already existed) one id read-back.
+        """
+        ids: dict[str, int] = {}
+        async with self.engine.begin() as conn:
+            dialect = conn.dialect.name
+            if sessions:
+                rows = [session_values(s) for s in _unique_sessions(sessions)]
+                await conn.execute(
+                    insert_ignoring_duplicates(dialect, table_of(MessageSession)), rows
+                )
+            if messages:
+                ids = await _insert_messages(conn, messages)
+            if telemetry:
+                events = [_telemetry_values(t) for t in telemetry]
+                await conn.execute(
+                    insert_ignoring_duplicates(dialect, table_of(TelemetryEvent)), events
+                )
+            if audit:
+                entries = [_audit_values(a) for a in audit]
+                await conn.execute(insert_ignoring_duplicates(dialect, table_of(AuditLog)), entries)
+            if messages:
+                await _touch_sessions(conn, {m.chat_id for m in messages})
+        return ids
+
+
+async def _insert_messages(
+    conn: AsyncConnection, messages: Sequence[MessageRecord]
+) -> dict[str, int]:
+    dialect = conn.dialect.name
+    stmt = insert_ignoring_duplicates(dialect, table_of(ChatMessage))
+    values = [message_values(m) for m in messages]
+    ids: dict[str, int] = {}
+    if returns_inserted_rows(dialect):
+        result = await conn.execute(stmt.returning(ChatMessage.row_key, ChatMessage.id), values)
+        ids = {row.row_key: row.id for row in result}
+    else:
+        await conn.execute(stmt, values)
+    missing = [m for m in messages if m.row_key not in ids]
+    if missing:
+        ids.update(await _existing_ids(conn, missing))
+    return ids
+
+
+async def _existing_ids(conn: AsyncConnection, records: Sequence[MessageRecord]) -> dict[str, int]:
+    """Ids of rows the INSERT skipped: same row_key, or same (chat_id, client_msg_id)."""
+    keyed = [r for r in records if r.client_msg_id is not None]
+    condition: ColumnElement[bool] = ChatMessage.row_key.in_([r.row_key for r in records])
+    if keyed:
+        pairs = [(r.chat_id, r.client_msg_id) for r in keyed]
+        condition = or_(
+            condition, tuple_(ChatMessage.chat_id, ChatMessage.client_msg_id).in_(pairs)
+        )
+    stmt = select(
+        ChatMessage.row_key, ChatMessage.id, ChatMessage.chat_id, ChatMessage.client_msg_id
+    ).where(condition)
+    by_key: dict[str, int] = {}
+    by_client: dict[tuple[str, str], int] = {}
+    for row in await conn.execute(stmt):
+        by_key[row.row_key] = row.id
+        if row.client_msg_id is not None:
+            by_client[(row.chat_id, row.client_msg_id)] = row.id
+    found: dict[str, int] = {}
+    for r in records:
+        known = by_key.get(r.row_key)
+        if known is None and r.client_msg_id is not None:
+            known = by_client.get((r.chat_id, r.client_msg_id))
+        if known is None:
+            raise LookupError(f"message {r.row_key} neither inserted nor found")
+        found[r.row_key] = known
+    return found
+
+
+async def _touch_sessions(conn: AsyncConnection, chat_ids: Iterable[str]) -> None:
+    # A new message makes its chat the newest in the caller's chat list.
+    await conn.execute(
+        update(MessageSession)
+        .where(MessageSession.chat_id.in_(sorted(chat_ids)))
+        .values(update_time=utcnow())
+    )
+
+
+def _unique_sessions(sessions: Iterable[SessionRecord]) -> list[SessionRecord]:
+    # One multi-row insert must not carry the same primary key twice (PostgreSQL refuses it).
+    return list({s.chat_id: s for s in sessions}.values())
