@@ -14,12 +14,14 @@ from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError, RaychatError
 from actors.events import FrameBatch, WatchPoint
 from actors.host import SessionHost
+from actors.placement import ray_options
 from actors.session import Ask, SessionKey
 from actors.storage_actor import StorageActor
 from storage.records import FlowRecord, MessageRecord, MessageRow, SessionRecord, UserRecord
 
 STORAGE_NAME = "raychat-storage"
 HOST_PREFIX = "raychat-session-host"
+DEDICATED_PREFIX = "raychat-dedicated"
 SUBMIT_ATTEMPTS = 8
 
 
@@ -88,10 +90,12 @@ class RayStorageClient:
 
 
 class _RaySessionHost(SessionHost):
-    """SessionHost whose storage is the storage actor (constructed inside the host process)."""
+    """SessionHost whose storage is the storage actor (constructed inside the host process).
 
-    def __init__(self, config: SessionConfig, storage_handle: Any) -> None:
-        super().__init__(config, RayStorageClient(storage_handle))
+    A dedicated host (one session) exits when its session is passivated."""
+
+    def __init__(self, config: SessionConfig, storage_handle: Any, dedicated: bool = False) -> None:
+        super().__init__(config, RayStorageClient(storage_handle), _exit if dedicated else None)
 
 
 def storage_actor(config: StorageConfig, namespace: str) -> Any:
@@ -124,10 +128,40 @@ def session_host(index: int, config: SessionConfig, storage: Any, namespace: str
             get_if_exists=True,
             lifetime="detached",
             max_restarts=-1,
+            # Calls made while a host restarts wait for the new incarnation (sessions rebuild
+            # from storage there) instead of failing.
+            max_task_retries=-1,
             max_concurrency=config.host_max_concurrency,
             num_cpus=0,
         )
         .remote(config, storage)
+    )
+
+
+def _exit() -> None:
+    # Called from the host's own sweeper task: ends this actor for good (no restart).
+    ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
+
+
+def dedicated_host(key: SessionKey, config: SessionConfig, storage: Any, namespace: str) -> Any:
+    """The dedicated Ray actor of one session, created with the flow's resources if missing."""
+    assert key.dedicated is not None
+    digest = hashlib.blake2b(key.text.encode(), digest_size=12).hexdigest()
+    return (
+        ray.remote(_RaySessionHost)
+        .options(
+            name=f"{DEDICATED_PREFIX}-{digest}",
+            namespace=namespace,
+            get_if_exists=True,
+            lifetime="detached",
+            max_restarts=-1,
+            # Calls made while a host restarts wait for the new incarnation (sessions rebuild
+            # from storage there) instead of failing.
+            max_task_retries=-1,
+            max_concurrency=config.host_max_concurrency,
+            **ray_options(key.dedicated),
+        )
+        .remote(config, storage, True)
     )
 
 
@@ -162,6 +196,10 @@ class Runtime:
         self._hosts: dict[int, Any] = {}
 
     def host_for(self, key: SessionKey) -> Any:
+        if key.dedicated is not None:
+            return dedicated_host(
+                key, self.config.sessions, self.storage_handle, self.config.namespace
+            )
         index = host_index(key, self.config.sessions.hosts)
         if index not in self._hosts:
             self._hosts[index] = session_host(

@@ -29,6 +29,7 @@ from actors.errors import (
 from actors.events import WatchPoint, error_message
 from actors.flows import CompiledFlow, compile_flow
 from actors.framelog import FrameLog
+from actors.placement import Resources
 from actors.ports import StoragePort
 from actors.turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder
 from storage.records import FlowRecord
@@ -61,11 +62,15 @@ class IllegalTransition(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class SessionKey:
-    """Identity of a session. `persist=False` marks a preview chat (nothing stored)."""
+    """Identity of a session. `persist=False` marks a preview chat (nothing stored).
+
+    `dedicated` (not part of the identity) carries the flow's resources when its sessions run
+    in their own Ray actor; routing reads it, the session itself does not."""
 
     flow_id: str
     chat_id: str
     persist: bool = True
+    dedicated: Resources | None = field(default=None, compare=False)
 
     @property
     def text(self) -> str:

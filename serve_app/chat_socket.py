@@ -18,6 +18,7 @@ from starlette.websockets import WebSocketState
 
 from actors.errors import ChatServiceError, InvalidInput, RaychatError
 from actors.events import Frame, make_frame
+from actors.placement import placement_of
 from actors.registry import Runtime
 from actors.session import Ask, SessionKey
 from serve_app.access import access_flow_for_chat
@@ -99,9 +100,10 @@ class ChatSocket:
         return self._key() != before and self._chat_id is not None
 
     def _key(self) -> SessionKey:
+        dedicated = placement_of(self._flow.data)
         if self._chat_id is None:
-            return SessionKey(self._flow.id, self._preview_id, persist=False)
-        return SessionKey(self._flow.id, self._chat_id)
+            return SessionKey(self._flow.id, self._preview_id, False, dedicated)
+        return SessionKey(self._flow.id, self._chat_id, True, dedicated)
 
     async def _watch_current(self) -> None:
         key = self._key()
@@ -165,6 +167,14 @@ class ChatSocket:
                 after_seq = batch.frames[-1]["seq"]
                 in_turn = _still_in_turn(batch.frames, in_turn)
             elif not batch.live:
+                if in_turn:  # the host restarted mid-turn: the turn is gone, end it here
+                    lost = ChatServiceError("The session host restarted; the turn was lost")
+                    await self._send(
+                        [
+                            error_frame(lost, key.flow_id, key.chat_id),
+                            self._frame("close", "processing", key),
+                        ]
+                    )
                 return
 
     def _gap_info(self, key: SessionKey, after_seq: int, first_kept: int) -> Frame:
@@ -181,12 +191,13 @@ class ChatSocket:
             user_id=self._user.user_id,
         )
 
-    def _frame(self, type_: Any, category: str) -> Frame:
+    def _frame(self, type_: Any, category: str, key: SessionKey | None = None) -> Frame:
+        flow_id, chat_id = (key.flow_id, key.chat_id) if key else (self._flow.id, self._chat_id)
         return make_frame(
             type_,
             category,
-            flow_id=self._flow.id,
-            chat_id=self._chat_id,
+            flow_id=flow_id,
+            chat_id=chat_id,
             user_id=self._user.user_id,
         )
 
