@@ -14,9 +14,12 @@ import time
 import urllib.request
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from serve_app.auth import Principal, issue_token
 from serve_app.settings import Settings
-from storage import SqlRepository, make_engine
+from storage import make_engine
+from storage.migrate import SchemaState, SchemaStatus, schema_status, upgrade_to_head
 
 log = logging.getLogger("raychat")
 APP_NAME = "raychat"
@@ -79,14 +82,44 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _migrate(settings: Settings) -> int:
-    async def run() -> None:
-        repo = SqlRepository(make_engine(settings.absolute_database_url()))
-        await repo.create_schema()
-        await repo.close()
+    """`raychat migrate`: apply every pending Alembic migration (exit 2 when the database
+    cannot be migrated, with the reason)."""
+    url = settings.absolute_database_url()
 
-    asyncio.run(run())
-    print(f"schema is up to date at {settings.absolute_database_url()}")
+    async def run() -> SchemaStatus:
+        engine = make_engine(url)
+        try:
+            status = await schema_status(engine)
+            if status.state is SchemaState.UNKNOWN:
+                return status
+            return await upgrade_to_head(engine)
+        finally:
+            await engine.dispose()
+
+    status = asyncio.run(run())
+    if status.state is not SchemaState.CURRENT:
+        print(f"raychat migrate: {status.problem()}", file=sys.stderr)
+        return 2
+    print(f"schema is up to date (revision {status.revision}) at {url}")
     return 0
+
+
+def _schema_problem(settings: Settings) -> str | None:
+    """Why the server must not start on this database, or None. An empty database is fine
+    (the storage actor initializes it); an unreachable one is left to `/health` to report."""
+
+    async def run() -> str | None:
+        engine = make_engine(settings.absolute_database_url())
+        try:
+            return (await schema_status(engine)).problem()
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(run())
+    except (OSError, DBAPIError) as exc:
+        log.warning("cannot check the database schema yet (%s); /health will tell", exc)
+        return None
 
 
 def haproxy_usable() -> bool:
@@ -118,6 +151,10 @@ def _choose_proxy(settings: Settings) -> str:
 
 
 def _serve(settings: Settings, demo: bool) -> int:
+    problem = _schema_problem(settings)
+    if problem is not None:
+        print(f"raychat: refusing to start: {problem}", file=sys.stderr, flush=True)
+        return 2
     proxy = _choose_proxy(settings)
     import ray
     from ray import serve
