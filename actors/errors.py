@@ -92,3 +92,18 @@ class ModelExecutionError(RaychatError):
 class StorageUnavailable(RaychatError):
     code = 503
     default_message = "Storage is not available"
+
+
+class AssistantDeleted(RaychatError):
+    code = 10420
+    default_message = "This assistant has been deleted"
+
+
+class AssistantOffline(RaychatError):
+    code = 10421
+    default_message = "The current assistant is not online"
+
+
+class AssistantError(RaychatError):
+    code = 10499
+    default_message = "Assistant error"

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from storage.records import FlowRecord, MessageRecord, MessageRow, SessionRecord
+from storage.records import AssistantRecord, FlowRecord, MessageRecord, MessageRow, SessionRecord
 
 
 class StoragePort(Protocol):
@@ -21,5 +21,7 @@ class StoragePort(Protocol):
     ) -> list[MessageRow]: ...
 
     async def get_flow(self, flow_id: str) -> FlowRecord | None: ...
+
+    async def get_assistant(self, assistant_id: str) -> AssistantRecord | None: ...
 
     async def session_owner(self, chat_id: str) -> tuple[int | None, str] | None: ...

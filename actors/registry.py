@@ -17,7 +17,14 @@ from actors.host import SessionHost
 from actors.placement import ray_options
 from actors.session import Ask, SessionKey
 from actors.storage_actor import StorageActor
-from storage.records import FlowRecord, MessageRecord, MessageRow, SessionRecord, UserRecord
+from storage.records import (
+    AssistantRecord,
+    FlowRecord,
+    MessageRecord,
+    MessageRow,
+    SessionRecord,
+    UserRecord,
+)
 
 STORAGE_NAME = "raychat-storage"
 HOST_PREFIX = "raychat-session-host"
@@ -67,6 +74,9 @@ class RayStorageClient:
 
     async def get_flow(self, flow_id: str) -> FlowRecord | None:
         return await _call(self.handle.get_flow.remote(flow_id))  # type: ignore[no-any-return]
+
+    async def get_assistant(self, assistant_id: str) -> AssistantRecord | None:
+        return await _call(self.handle.get_assistant.remote(assistant_id))  # type: ignore[no-any-return]
 
     async def put_flow(self, flow: FlowRecord) -> None:
         await _call(self.handle.put_flow.remote(flow))

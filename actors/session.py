@@ -16,10 +16,10 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
+from actors.apps import AppKind, LoadedApp, Turn, app_revision, load_app
 from actors.config import SessionConfig
 from actors.context import CLEAR_MARKER, context_from_rows
 from actors.errors import (
-    FlowDeleted,
     Forbidden,
     InvalidInput,
     ModelExecutionError,
@@ -27,14 +27,11 @@ from actors.errors import (
     TurnBusy,
 )
 from actors.events import WatchPoint, error_message
-from actors.flows import CompiledFlow, compile_flow
 from actors.framelog import FrameLog
 from actors.placement import Resources
 from actors.ports import StoragePort
-from actors.turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder
-from storage.records import FlowRecord
+from actors.turn import TurnEmitter, TurnRecorder
 
-FLOW_TYPE_FLOW = 1
 MAX_QUEUED_TURNS = 16
 SEEN_CLIENT_IDS = 1024
 
@@ -70,6 +67,7 @@ class SessionKey:
     flow_id: str
     chat_id: str
     persist: bool = True
+    kind: AppKind = "flow"
     dedicated: Resources | None = field(default=None, compare=False)
 
     @property
@@ -97,12 +95,10 @@ class SessionActor:
         self.last_used = asyncio.get_running_loop().time()
         self._storage = storage
         self._config = config
-        self._app: AppInfo | None = None
-        self._compiled: CompiledFlow | None = None
-        self._flow_version = 0
+        self._app: LoadedApp | None = None
         self._context: list[BaseMessage] = []
         self._task: asyncio.Task[None] | None = None
-        self._turn: FlowTurn | None = None
+        self._turn: Turn | None = None
         self._stopping = False
         self._queued: deque[tuple[Ask, str]] = deque()
         self._seen: OrderedDict[str, int] = OrderedDict()
@@ -134,34 +130,26 @@ class SessionActor:
         """
         self._move(SessionState.INIT_OBJECT)
         try:
-            flow = await self._storage.get_flow(self.key.flow_id)
-            if flow is None:
-                raise FlowDeleted(flow_id=self.key.flow_id)
-            compiled = compile_flow(flow.data)
+            app = await load_app(self._storage, self.key.kind, self.key.flow_id)
             owner = await self._load_owner()
             context = await self._load_context()
         except BaseException:
             self._move(SessionState.INIT)
             raise
-        self._use_flow(flow, compiled)
-        self.owner_id, self._context = owner, context
+        self._app, self.owner_id, self._context = app, owner, context
         if owner is not None:
             # An earlier incarnation of this chat numbered frames already: continue above any
             # seq it can have used (< 1M frames/s), so seq never repeats within a chat.
             self.frames = FrameLog(start_seq=time.time_ns() // 1000)
         self._move(SessionState.WAITING_OBJECT)
 
-    def _use_flow(self, flow: FlowRecord, compiled: CompiledFlow) -> None:
-        self._app = AppInfo(flow.id, flow.name, FLOW_TYPE_FLOW, flow.description, flow.logo)
-        self._compiled, self._flow_version = compiled, flow.version
-
-    async def _refresh_flow(self) -> None:
-        """Pick up a new flow version before a turn (a read per turn; compile only on change)."""
-        flow = await self._storage.get_flow(self.key.flow_id)
-        if flow is None:
-            raise FlowDeleted(flow_id=self.key.flow_id)
-        if flow.version != self._flow_version:
-            self._use_flow(flow, compile_flow(flow.data))
+    async def _refresh_app(self) -> LoadedApp:
+        """Pick up a changed app before a turn (a read per turn; rebuild only on change)."""
+        assert self._app is not None
+        revision = await app_revision(self._storage, self.key.kind, self.key.flow_id)
+        if revision != self._app.revision:
+            self._app = await load_app(self._storage, self.key.kind, self.key.flow_id)
+        return self._app
 
     async def _load_owner(self) -> int | None:
         if not self.key.persist:
@@ -212,8 +200,8 @@ class SessionActor:
         return first_seq
 
     def _question_text(self, ask: Ask) -> str:
-        assert self._compiled is not None
-        key = self._compiled.input_key
+        assert self._app is not None
+        key = self._app.input_key
         text = ask.inputs.get(key)
         if not isinstance(text, str) or not text.strip():
             raise InvalidInput(f"inputs.{key} must be a non-empty string", field=f"inputs.{key}")
@@ -238,12 +226,11 @@ class SessionActor:
     async def _run_turn(self, ask: Ask, text: str) -> None:
         emitter = TurnEmitter(self.frames, self.key.flow_id, self.key.chat_id, ask.user_id)
         try:
-            await self._refresh_flow()
-            assert self._compiled is not None and self._app is not None
+            app = await self._refresh_app()
             recorder = TurnRecorder(
-                self._storage, self._app, self.key.chat_id, ask.user_id, self.key.persist
+                self._storage, app.info, self.key.chat_id, ask.user_id, self.key.persist
             )
-            turn = FlowTurn(self._compiled, emitter, recorder, list(self._context))
+            turn = app.new_turn(emitter, recorder, list(self._context))
             self._turn = turn
             answer = await turn.run(text, ask.inputs, ask.client_msg_id)
             self._context += [HumanMessage(text), AIMessage(answer)]
@@ -263,7 +250,7 @@ class SessionActor:
             self.touch()
             self._next_queued()
 
-    async def _finish_stopped(self, turn: FlowTurn, emitter: TurnEmitter) -> None:
+    async def _finish_stopped(self, turn: Turn, emitter: TurnEmitter) -> None:
         current = asyncio.current_task()
         if current is not None:
             current.uncancel()  # the stop is handled: what follows must not be cancelled
@@ -314,7 +301,7 @@ class SessionActor:
         self._context = []
         if not self.key.persist or self.owner_id is None or self._app is None:
             return None
-        recorder = TurnRecorder(self._storage, self._app, self.key.chat_id, user_id, True)
+        recorder = TurnRecorder(self._storage, self._app.info, self.key.chat_id, user_id, True)
         row = recorder.row(
             is_bot=True,
             message="Context cleared",

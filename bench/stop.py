@@ -91,6 +91,10 @@ async def next_of(
 async def measure(url: str, stops: int) -> tuple[list[float], list[float]]:
     stop_ms, idle_ms = [], []
     async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"inputs": {"input": "warm-up"}}))  # activates host + session
+        await next_of(ws, "stream")
+        await ws.send(json.dumps({"action": "stop"}))
+        await next_of(ws, "close")
         for i in range(stops):
             started = time.perf_counter()
             await ws.send(json.dumps({"action": "stop"}))

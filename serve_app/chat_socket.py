@@ -102,8 +102,8 @@ class ChatSocket:
     def _key(self) -> SessionKey:
         dedicated = placement_of(self._flow.data)
         if self._chat_id is None:
-            return SessionKey(self._flow.id, self._preview_id, False, dedicated)
-        return SessionKey(self._flow.id, self._chat_id, True, dedicated)
+            return SessionKey(self._flow.id, self._preview_id, persist=False, dedicated=dedicated)
+        return SessionKey(self._flow.id, self._chat_id, dedicated=dedicated)
 
     async def _watch_current(self) -> None:
         key = self._key()
