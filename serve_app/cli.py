@@ -7,8 +7,10 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -145,9 +147,37 @@ def _choose_proxy(settings: Settings) -> str:
         os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
     if settings.haproxy and haproxy_usable():
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        if settings.ray_address is None:
+            _isolate_haproxy()
         return "haproxy"
     os.environ.pop("RAY_SERVE_ENABLE_HA_PROXY", None)
     return "default"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _isolate_haproxy() -> None:
+    """Give this server's HAProxy its own files and admin ports.
+
+    Serve's defaults (/tmp/haproxy-serve, stats 8404, metrics 9101) are per machine, so a second
+    `raychat serve` on the same machine would take over the first one's HAProxy.
+    """
+    # Short: HAProxy limits socket paths to 97 bytes and Serve adds a 40-character directory.
+    base = tempfile.mkdtemp(prefix="rc-", dir="/tmp")
+    for name, value in {
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{base}/haproxy.cfg",
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{base}/admin.sock",
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": base,
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{base}/server-state",
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{base}/metrics.sock",
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+    }.items():
+        os.environ.setdefault(name, value)
 
 
 def _serve(settings: Settings, demo: bool) -> int:
