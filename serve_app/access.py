@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from actors.errors import FlowDeleted, FlowOffline, Forbidden
+from actors.errors import (
+    AssistantDeleted,
+    AssistantOffline,
+    FlowDeleted,
+    FlowOffline,
+    Forbidden,
+)
 from actors.registry import Runtime
 from serve_app.auth import Principal
-from storage.records import FlowRecord
+from storage.records import AssistantRecord, FlowRecord
 
 FLOW_ONLINE = 2
 
@@ -21,6 +27,21 @@ async def access_flow_for_chat(runtime: Runtime, principal: Principal, flow_id: 
     if not (flow.is_public or flow.user_id == principal.user_id or principal.is_admin):
         raise Forbidden("No permission to use this app")
     return flow
+
+
+async def access_assistant_for_chat(
+    runtime: Runtime, principal: Principal, assistant_id: str
+) -> AssistantRecord:
+    """An assistant the caller may chat with: it exists, is online and is theirs, public, or
+    they are an admin. Raises AssistantDeleted / AssistantOffline / Forbidden."""
+    assistant = await runtime.storage.get_assistant(assistant_id)
+    if assistant is None:
+        raise AssistantDeleted(assistant_id=assistant_id)
+    if assistant.status != FLOW_ONLINE:
+        raise AssistantOffline(assistant_id=assistant_id)
+    if not (assistant.is_public or assistant.user_id == principal.user_id or principal.is_admin):
+        raise Forbidden("No permission to use this app")
+    return assistant
 
 
 async def access_chat_by_user(runtime: Runtime, principal: Principal, chat_id: str) -> str | None:
