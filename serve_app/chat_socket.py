@@ -11,25 +11,44 @@ import json
 import logging
 import uuid
 from collections.abc import MutableMapping
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
+from actors.apps import AppKind
 from actors.errors import ChatServiceError, InvalidInput, RaychatError
 from actors.events import Frame, make_frame
-from actors.placement import placement_of
+from actors.placement import Resources, placement_of
 from actors.registry import Runtime
 from actors.session import Ask, SessionKey
-from serve_app.access import access_flow_for_chat
+from serve_app.access import access_assistant_for_chat, access_flow_for_chat
 from serve_app.auth import Principal
 from serve_app.errors import error_frame
 from serve_app.protocol import ClientFrame, parse_client_frame
-from storage.records import FlowRecord
 
 log = logging.getLogger(__name__)
 CLOSE_TOO_BIG = 1009
 PUMP_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class AppRef:
+    """The app a socket chats with: what routing needs, nothing more."""
+
+    id: str
+    kind: AppKind
+    dedicated: Resources | None = None
+
+
+async def access_app(runtime: Runtime, user: Principal, kind: AppKind, app_id: str) -> AppRef:
+    """Load and authorize the app of a socket (or of a switch frame)."""
+    if kind == "assistant":
+        assistant = await access_assistant_for_chat(runtime, user, app_id)
+        return AppRef(assistant.id, "assistant")
+    flow = await access_flow_for_chat(runtime, user, app_id)
+    return AppRef(flow.id, "flow", placement_of(flow.data))
 
 
 class ChatSocket:
@@ -41,13 +60,13 @@ class ChatSocket:
         ws: WebSocket,
         runtime: Runtime,
         user: Principal,
-        flow: FlowRecord,
+        app: AppRef,
         chat_id: str | None,
     ) -> None:
         self._ws = ws
         self._runtime = runtime
         self._user = user
-        self._flow = flow
+        self._app = app
         self._chat_id = chat_id
         self._preview_id = f"preview-{uuid.uuid4().hex}"
         self._pumps: dict[SessionKey, asyncio.Task[None]] = {}
@@ -75,7 +94,7 @@ class ChatSocket:
         try:
             await work
         except RaychatError as exc:
-            await self._send([error_frame(exc, self._flow.id, self._chat_id)])
+            await self._send([error_frame(exc, self._app.id, self._chat_id)])
 
     async def _on_text(self, text: str) -> None:
         frame = parse_client_frame(text)
@@ -93,17 +112,16 @@ class ChatSocket:
     async def _switch(self, frame: ClientFrame) -> bool:
         """Re-target the socket; True when the chat changed."""
         before = self._key()
-        if frame.flow_id and frame.flow_id != self._flow.id:
-            self._flow = await access_flow_for_chat(self._runtime, self._user, frame.flow_id)
+        if frame.flow_id and frame.flow_id != self._app.id:
+            self._app = await access_app(self._runtime, self._user, self._app.kind, frame.flow_id)
         if frame.chat_id:
             self._chat_id = frame.chat_id
         return self._key() != before and self._chat_id is not None
 
     def _key(self) -> SessionKey:
-        dedicated = placement_of(self._flow.data)
-        if self._chat_id is None:
-            return SessionKey(self._flow.id, self._preview_id, persist=False, dedicated=dedicated)
-        return SessionKey(self._flow.id, self._chat_id, dedicated=dedicated)
+        app = self._app
+        chat_id, persist = (self._chat_id, True) if self._chat_id else (self._preview_id, False)
+        return SessionKey(app.id, chat_id, persist, app.kind, dedicated=app.dedicated)
 
     async def _watch_current(self) -> None:
         key = self._key()
@@ -192,7 +210,7 @@ class ChatSocket:
         )
 
     def _frame(self, type_: Any, category: str, key: SessionKey | None = None) -> Frame:
-        flow_id, chat_id = (key.flow_id, key.chat_id) if key else (self._flow.id, self._chat_id)
+        flow_id, chat_id = (key.flow_id, key.chat_id) if key else (self._app.id, self._chat_id)
         return make_frame(
             type_,
             category,

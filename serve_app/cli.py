@@ -236,6 +236,7 @@ def _announce(settings: Settings, base: str, proxy: str, demo: bool) -> None:
             f"demo user_id: {data.user_id}",
             f"demo user_name: {data.user_name}",
             f"demo flow_id: {data.flow_id}",
+            f"demo assistant_id: {data.assistant_id}",
             f"demo token: {data.token}",
             f"demo websocket: {ws}/api/v1/chat/chat/{data.flow_id}?t={data.token}",
         ]

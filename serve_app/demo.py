@@ -1,4 +1,5 @@
-"""`--demo`: a demo user and an online demo flow on the `demo` model, idempotent across runs."""
+"""`--demo`: a demo user, an online demo flow and an online demo assistant on the `demo` model,
+idempotent across runs."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from typing import Any
 from actors.registry import RayStorageClient
 from serve_app.access import FLOW_ONLINE
 from serve_app.auth import Principal, issue_token
-from storage.records import FlowRecord
+from storage.records import AssistantRecord, FlowRecord
 
 DEMO_USER = "demo"
 DEMO_FLOW_ID = uuid.uuid5(uuid.NAMESPACE_URL, "raychat:demo-flow").hex
+DEMO_ASSISTANT_ID = uuid.uuid5(uuid.NAMESPACE_URL, "raychat:demo-assistant").hex
 
 DEMO_GRAPH: dict[str, Any] = {
     "nodes": [
@@ -42,6 +44,7 @@ class DemoData:
     user_id: int
     user_name: str
     flow_id: str
+    assistant_id: str
     token: str
 
 
@@ -60,5 +63,19 @@ async def install_demo(storage: RayStorageClient, jwt_secret: str, ttl_s: int) -
             is_public=True,
         )
     )
+    if await storage.get_assistant(DEMO_ASSISTANT_ID) is None:
+        await storage.create_assistant(
+            AssistantRecord(
+                id=DEMO_ASSISTANT_ID,
+                name="Demo assistant",
+                user_id=user.id,
+                status=FLOW_ONLINE,
+                prompt="You are a helpful assistant.",
+                is_public=True,
+                model={"provider": "demo", "model": "echo"},
+                tools=["calculator", "current_time"],
+                guide_word="Ask me anything: I echo it back (demo model).",
+            )
+        )
     token = issue_token(jwt_secret, Principal(user.id, user.user_name, user.role), ttl_s)
-    return DemoData(user.id, user.user_name, DEMO_FLOW_ID, token)
+    return DemoData(user.id, user.user_name, DEMO_FLOW_ID, DEMO_ASSISTANT_ID, token)

@@ -1,5 +1,6 @@
 """WebSocket endpoints (API.md §4). Authentication and app checks happen before the loop; a
-refusal is an accept followed by close code 1008, so every client sees the code."""
+refusal is an accept followed by close code 1008 (1011 for an internal failure), so every
+client sees the code."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import logging
 
 from fastapi import APIRouter, WebSocket
 
+from actors.apps import AppKind
 from actors.errors import RaychatError
-from serve_app.access import access_flow_for_chat
 from serve_app.auth import decode_token, token_from
-from serve_app.chat_socket import ChatSocket
+from serve_app.chat_socket import ChatSocket, access_app
 
 router = APIRouter(tags=["websocket"])
 log = logging.getLogger(__name__)
@@ -25,17 +26,32 @@ async def flow_chat(
     ws: WebSocket, flow_id: str, chat_id: str | None = None, t: str | None = None
 ) -> None:
     """Chat with a flow. `chat_id` selects the initial chat; `t` carries the token."""
+    await serve_socket(ws, "flow", flow_id, chat_id, t)
+
+
+@router.websocket("/api/v1/assistant/chat/{assistant_id}")
+async def assistant_chat(
+    ws: WebSocket, assistant_id: str, chat_id: str | None = None, t: str | None = None
+) -> None:
+    """Chat with an assistant. `chat_id` selects the initial chat; `t` carries the token."""
+    await serve_socket(ws, "assistant", assistant_id, chat_id, t)
+
+
+async def serve_socket(
+    ws: WebSocket, kind: AppKind, app_id: str, chat_id: str | None, t: str | None
+) -> None:
+    """Authenticate, authorize the app, then serve the socket until the client leaves."""
     runtime = ws.app.state.runtime
     await ws.accept()
     try:
         user = decode_token(runtime.config.jwt_secret, token_from(ws.headers, ws.cookies, t))
-        flow = await access_flow_for_chat(runtime, user, flow_id)
+        app = await access_app(runtime, user, kind, app_id)
     except RaychatError as exc:
         code = CLOSE_POLICY if exc.code in POLICY_CODES else CLOSE_INTERNAL
         await ws.close(code, exc.message[:120])
         return
     try:
-        await ChatSocket(ws, runtime, user, flow, chat_id or None).serve()
+        await ChatSocket(ws, runtime, user, app, chat_id or None).serve()
     except Exception:
         log.exception("chat socket failed")
         await ws.close(CLOSE_INTERNAL, "internal error")

@@ -28,6 +28,7 @@ class Server:
     ws_base: str
     user_id: int
     flow_id: str
+    assistant_id: str
     token: str
     workdir: Path
     output: list[str]
@@ -84,6 +85,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         ws_base=f"ws://127.0.0.1:{port}",
         user_id=int(_value(lines, "demo user_id")),
         flow_id=_value(lines, "demo flow_id"),
+        assistant_id=_value(lines, "demo assistant_id"),
         token=_value(lines, "demo token"),
         workdir=workdir,
         output=lines,
