@@ -50,6 +50,10 @@ class TurnBusy(Conflict):
     default_message = "A turn is already running in this chat"
 
 
+class DuplicateAsk(Conflict):
+    default_message = "This client_msg_id was already answered; read the chat history"
+
+
 class PayloadTooLarge(RaychatError):
     code = 413
     default_message = "Payload too large"

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Callable
 
 from actors.config import SessionConfig
+from actors.errors import DuplicateAsk
 from actors.events import FrameBatch, WatchPoint
 from actors.ports import StoragePort
 from actors.session import Ask, SessionActor, SessionKey
@@ -58,8 +59,15 @@ class SessionHost:
     async def start_turn(self, key: SessionKey, ask: Ask) -> int:
         """Activate the session if needed and admit an ask; returns the seq its frames start at.
 
-        Raises TurnBusy, Forbidden, InvalidInput, FlowDeleted/FlowInvalid (activation)."""
-        return (await self._session(key)).start_turn(ask)
+        Raises TurnBusy, Forbidden, InvalidInput, FlowDeleted/FlowInvalid (activation), and
+        DuplicateAsk for a `client_msg_id` an earlier incarnation of the session already ran."""
+        session = await self._session(key)
+        seen = ask.client_msg_id is None or session.has_seen(ask.client_msg_id)
+        if not seen and key.persist:
+            assert ask.client_msg_id is not None
+            if await self._storage.find_client_message(key.chat_id, ask.client_msg_id):
+                raise DuplicateAsk(chat_id=key.chat_id, client_msg_id=ask.client_msg_id)
+        return session.start_turn(ask)
 
     async def watch(self, key: SessionKey, user_id: int) -> WatchPoint:
         """Activate the session if needed and allow `user_id` to watch it; returns where its

@@ -207,6 +207,10 @@ class SessionActor:
             raise InvalidInput(f"inputs.{key} must be a non-empty string", field=f"inputs.{key}")
         return text
 
+    def has_seen(self, client_msg_id: str) -> bool:
+        """True when this incarnation already admitted an ask with this id."""
+        return client_msg_id in self._seen
+
     def _remember(self, client_msg_id: str | None, first_seq: int) -> None:
         if client_msg_id is None:
             return

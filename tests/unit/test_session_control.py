@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
+import pytest
+
 from actors.config import SessionConfig
+from actors.errors import DuplicateAsk
 from actors.events import Frame
 from actors.host import SessionHost
 from actors.session import Ask, SessionActor, SessionKey
@@ -160,3 +163,16 @@ async def test_new_flow_version_is_picked_up_by_the_next_turn(storage: StorageAc
     new = flow_record(FLOW, demo_graph(model="script", script=["from version two"]))
     await storage.put_flow(dataclasses.replace(new, version=2))
     assert (await full_turn(session, "v2"))[-2]["message"] == "from version two"
+
+
+async def test_client_msg_id_answered_before_a_restart_is_refused(storage: StorageActor) -> None:
+    await storage.put_flow(flow_record(FLOW, demo_graph()))
+    key = SessionKey(FLOW, "dup-chat")
+    first = SessionHost(SessionConfig(), storage)
+    await first.start_turn(key, ask("once", client_msg_id="m-9"))
+    await (await first._session(key)).wait_turn()
+    second = SessionHost(SessionConfig(), storage)  # a new incarnation: nothing in memory
+    with pytest.raises(DuplicateAsk):
+        await second.start_turn(key, ask("once", client_msg_id="m-9"))
+    rows = await storage.history("dup-chat", FLOW, None, 10)
+    assert [r.category for r in rows] == ["answer", "question"]
