@@ -42,5 +42,8 @@ class RuntimeConfig(BaseModel):
     storage: StorageConfig
     sessions: SessionConfig = SessionConfig()
     jwt_secret: str
+    # Shared state across replicas and nodes (frame archive for resume, rate limits); None =
+    # in-process stand-ins.
+    redis_url: str | None = None
     ws_max_frame_bytes: int = Field(default=1 << 20, ge=1024)
     namespace: str = "raychat"

@@ -66,6 +66,7 @@ class Settings(BaseSettings):
                 hosts=self.session_hosts, context_messages=self.context_messages
             ),
             jwt_secret=self.jwt_secret,
+            redis_url=self.redis_url,
             ws_max_frame_bytes=self.ws_max_frame_bytes,
             namespace=self.namespace,
         )
