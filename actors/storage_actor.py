@@ -45,6 +45,9 @@ class StorageActor(StorageOperations):
 
     async def _ensure_ready(self) -> None:
         # The first caller checks the schema; everyone else awaits the same task.
+        ready = self._ready
+        if ready is not None and ready.done() and not ready.exception():
+            return  # the hot path: no shield, no extra await per call
         if self._ready is None or (self._ready.done() and self._ready.exception()):
             self._ready = asyncio.get_running_loop().create_task(self._prepare())
         await asyncio.shield(self._ready)
