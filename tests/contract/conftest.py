@@ -169,9 +169,7 @@ def session(
     )
 
 
-async def chat_with(
-    repo: Repository, chat_id: str, texts: list[str], **kwargs: Any
-) -> list[int]:
+async def chat_with(repo: Repository, chat_id: str, texts: list[str], **kwargs: Any) -> list[int]:
     """Store a session and one message per text (alternating question/answer); their ids."""
     owner = {k: v for k, v in kwargs.items() if k in ("flow_id", "user_id")}
     rows = [

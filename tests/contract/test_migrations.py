@@ -29,9 +29,7 @@ def _differences(conn: Connection) -> list[Any]:
         # Test databases are shared: compare only raychat's tables.
         return type_ != "table" or name in Base.metadata.tables
 
-    context = MigrationContext.configure(
-        conn, opts={"compare_type": False, "include_name": ours}
-    )
+    context = MigrationContext.configure(conn, opts={"compare_type": False, "include_name": ours})
     return list(compare_metadata(context, Base.metadata))
 
 
@@ -49,7 +47,9 @@ async def test_empty_database_is_initialized_to_head(tmp_path: Path) -> None:
     assert status.state is SchemaState.CURRENT
     assert (await check_schema(engine)).state is SchemaState.CURRENT  # idempotent
     with pytest.raises(SchemaMismatch, match="raychat migrate"):
-        await check_schema(make_engine(f"sqlite:///{tmp_path / 'other.db'}"), initialize_empty=False)
+        await check_schema(
+            make_engine(f"sqlite:///{tmp_path / 'other.db'}"), initialize_empty=False
+        )
     await engine.dispose()
 
 
@@ -58,11 +58,11 @@ async def test_unknown_revision_and_unversioned_tables_are_refused(tmp_path: Pat
     await check_schema(engine)
     async with engine.begin() as conn:
         await conn.execute(text("UPDATE alembic_version SET version_num = 'f00d'"))
-    with pytest.raises(SchemaMismatch, match="f00d is unknown.*raychat migrate"):
+    with pytest.raises(SchemaMismatch, match=r"f00d is unknown.*raychat migrate"):
         await check_schema(engine)
     async with engine.begin() as conn:
         await conn.execute(text("DROP TABLE alembic_version"))
-    with pytest.raises(SchemaMismatch, match="no migration history.*raychat migrate"):
+    with pytest.raises(SchemaMismatch, match=r"no migration history.*raychat migrate"):
         await check_schema(engine)
     await engine.dispose()
 
