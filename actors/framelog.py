@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 
 from actors.events import Frame
 
@@ -16,9 +17,16 @@ class FrameLog:
     every retained frame with `seq > n`, or reports through `oldest_seq` that frames were dropped.
     """
 
-    def __init__(self, start_seq: int = 1) -> None:
+    def __init__(
+        self,
+        start_seq: int = 1,
+        on_append: Callable[[Frame], None] | None = None,
+        on_trim: Callable[[int], None] | None = None,
+    ) -> None:
         self._frames: deque[Frame] = deque()
         self._next_seq = start_seq
+        self._on_append = on_append
+        self._on_trim = on_trim
         self._turn_starts: deque[int] = deque()
         self._changed = asyncio.Event()
 
@@ -40,6 +48,8 @@ class FrameLog:
         keep_from = self._turn_starts[0]
         while self._frames and self._frames[0]["seq"] < keep_from:
             self._frames.popleft()
+        if self._on_trim is not None:
+            self._on_trim(keep_from)
 
     def append(self, frame: Frame) -> int:
         """Number the frame, retain it and wake readers. Returns its seq."""
@@ -48,6 +58,8 @@ class FrameLog:
         frame["seq"] = seq
         self._frames.append(frame)
         self._changed.set()
+        if self._on_append is not None:
+            self._on_append(frame)
         return seq
 
     def read_after(self, after_seq: int) -> list[Frame]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
 from actors.errors import DuplicateAsk
 from actors.events import FrameBatch, WatchPoint
@@ -27,10 +28,12 @@ class SessionHost:
         config: SessionConfig,
         storage: StoragePort,
         on_empty: Callable[[], None] | None = None,
+        archiver: FrameArchiver | None = None,
     ) -> None:
         self._config = config
         self._storage = storage
         self._on_empty = on_empty
+        self._archiver = archiver
         self._sessions: dict[SessionKey, SessionActor] = {}
         self._activating: dict[SessionKey, asyncio.Task[SessionActor]] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -49,7 +52,7 @@ class SessionHost:
 
     async def _activate(self, key: SessionKey) -> SessionActor:
         try:
-            session = SessionActor(key, self._storage, self._config)
+            session = SessionActor(key, self._storage, self._config, self._archiver)
             await session.activate()
             self._sessions[key] = session
             return session

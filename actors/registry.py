@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import ray
 
+from actors.archiver import FrameArchiver
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError, RaychatError
-from actors.events import FrameBatch, WatchPoint
+from actors.events import Frame, FrameBatch, WatchPoint
 from actors.host import SessionHost
 from actors.placement import ray_options
 from actors.session import Ask, SessionKey
@@ -28,6 +30,7 @@ from storage.chat_records import (
     StatsFilter,
     TelemetryRecord,
 )
+from storage.frame_archive import RedisFrameArchive
 from storage.records import (
     AppSummary,
     AssistantChanges,
@@ -41,6 +44,7 @@ from storage.records import (
     UserRecord,
 )
 
+log = logging.getLogger(__name__)
 STORAGE_NAME = "raychat-storage"
 HOST_PREFIX = "raychat-session-host"
 DEDICATED_PREFIX = "raychat-dedicated"
@@ -257,8 +261,16 @@ class _RaySessionHost(SessionHost):
 
     A dedicated host (one session) exits when its session is passivated."""
 
-    def __init__(self, config: SessionConfig, storage_handle: Any, dedicated: bool = False) -> None:
-        super().__init__(config, RayStorageClient(storage_handle), _exit if dedicated else None)
+    def __init__(
+        self,
+        config: SessionConfig,
+        storage_handle: Any,
+        dedicated: bool = False,
+        redis_url: str | None = None,
+    ) -> None:
+        archiver = FrameArchiver(RedisFrameArchive(redis_url)) if redis_url else None
+        storage = RayStorageClient(storage_handle)
+        super().__init__(config, storage, _exit if dedicated else None, archiver)
 
 
 def storage_actor(config: StorageConfig, namespace: str) -> Any:
@@ -281,7 +293,9 @@ def storage_actor(config: StorageConfig, namespace: str) -> Any:
     )
 
 
-def session_host(index: int, config: SessionConfig, storage: Any, namespace: str) -> Any:
+def session_host(
+    index: int, config: SessionConfig, storage: Any, namespace: str, redis_url: str | None = None
+) -> Any:
     """Session host `index`'s handle, created if it does not exist yet."""
     return (
         ray.remote(_RaySessionHost)
@@ -297,7 +311,7 @@ def session_host(index: int, config: SessionConfig, storage: Any, namespace: str
             max_concurrency=config.host_max_concurrency,
             num_cpus=0,
         )
-        .remote(config, storage)
+        .remote(config, storage, False, redis_url)
     )
 
 
@@ -306,7 +320,13 @@ def _exit() -> None:
     ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
-def dedicated_host(key: SessionKey, config: SessionConfig, storage: Any, namespace: str) -> Any:
+def dedicated_host(
+    key: SessionKey,
+    config: SessionConfig,
+    storage: Any,
+    namespace: str,
+    redis_url: str | None = None,
+) -> Any:
     """The dedicated Ray actor of one session, created with the flow's resources if missing."""
     assert key.dedicated is not None
     digest = hashlib.blake2b(key.text.encode(), digest_size=12).hexdigest()
@@ -324,7 +344,7 @@ def dedicated_host(key: SessionKey, config: SessionConfig, storage: Any, namespa
             max_concurrency=config.host_max_concurrency,
             **ray_options(key.dedicated),
         )
-        .remote(config, storage, True)
+        .remote(config, storage, True, redis_url)
     )
 
 
@@ -356,17 +376,26 @@ class Runtime:
         self.config = config
         self.storage_handle = storage_actor(config.storage, config.namespace)
         self.storage = RayStorageClient(self.storage_handle)
+        self.archive = RedisFrameArchive(config.redis_url) if config.redis_url else None
         self._hosts: dict[int, Any] = {}
 
     def host_for(self, key: SessionKey) -> Any:
         if key.dedicated is not None:
             return dedicated_host(
-                key, self.config.sessions, self.storage_handle, self.config.namespace
+                key,
+                self.config.sessions,
+                self.storage_handle,
+                self.config.namespace,
+                self.config.redis_url,
             )
         index = host_index(key, self.config.sessions.hosts)
         if index not in self._hosts:
             self._hosts[index] = session_host(
-                index, self.config.sessions, self.storage_handle, self.config.namespace
+                index,
+                self.config.sessions,
+                self.storage_handle,
+                self.config.namespace,
+                self.config.redis_url,
             )
         return self._hosts[index]
 
@@ -389,6 +418,16 @@ class Runtime:
     async def drop(self, key: SessionKey) -> bool:
         """Stop and forget a live session (its chat was deleted)."""
         return await _call(self.host_for(key).drop.remote(key))  # type: ignore[no-any-return]
+
+    async def archived_frames(self, key: SessionKey, first_seq: int, last_seq: int) -> list[Frame]:
+        """Frames of `key` from the Redis archive ([] without Redis or when it is down)."""
+        if self.archive is None:
+            return []
+        try:
+            return await self.archive.read(key.text, first_seq, last_seq)
+        except Exception as exc:
+            log.warning("frame archive unavailable: %s", exc)
+            return []
 
     async def pull(self, key: SessionKey, after_seq: int, timeout_s: float) -> FrameBatch:
         """Long-poll the chat's frames after `after_seq`."""

@@ -17,6 +17,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from actors.apps import AppKind, LoadedApp, Turn, app_revision, load_app
+from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
 from actors.context import CLEAR_MARKER, context_from_rows
 from actors.errors import (
@@ -87,7 +88,13 @@ class Ask:
 class SessionActor:
     """State machine, turn admission (busy policy, idempotency), stop and clear."""
 
-    def __init__(self, key: SessionKey, storage: StoragePort, config: SessionConfig) -> None:
+    def __init__(
+        self,
+        key: SessionKey,
+        storage: StoragePort,
+        config: SessionConfig,
+        archiver: FrameArchiver | None = None,
+    ) -> None:
         self.key = key
         self.state = SessionState.INIT
         self.frames = FrameLog()
@@ -95,6 +102,7 @@ class SessionActor:
         self.last_used = asyncio.get_running_loop().time()
         self._storage = storage
         self._config = config
+        self._archiver = archiver
         self._app: LoadedApp | None = None
         self._context: list[BaseMessage] = []
         self._task: asyncio.Task[None] | None = None
@@ -137,11 +145,26 @@ class SessionActor:
             self._move(SessionState.INIT)
             raise
         self._app, self.owner_id, self._context = app, owner, context
-        if owner is not None:
-            # An earlier incarnation of this chat numbered frames already: continue above any
-            # seq it can have used (< 1M frames/s), so seq never repeats within a chat.
-            self.frames = FrameLog(start_seq=time.time_ns() // 1000)
+        self.frames = await self._new_frame_log(owner is not None)
         self._move(SessionState.WAITING_OBJECT)
+
+    async def _new_frame_log(self, chat_exists: bool) -> FrameLog:
+        """A frame log whose seq continues the chat's: after the archived frames when there is
+        an archive, else above any seq an earlier incarnation can have used (< 1M frames/s)."""
+        start = 1
+        if chat_exists:
+            start = time.time_ns() // 1000
+        if self._archiver is None or not self.key.persist:
+            return FrameLog(start_seq=start)
+        archived = await self._archiver.last_seq(self.key.text)
+        if archived:
+            start = archived + 1
+        chat, archiver = self.key.text, self._archiver
+        return FrameLog(
+            start_seq=start,
+            on_append=lambda frame: archiver.publish(chat, frame),
+            on_trim=lambda keep_from: archiver.trim(chat, keep_from),
+        )
 
     async def _refresh_app(self) -> LoadedApp:
         """Pick up a changed app before a turn (a read per turn; rebuild only on change)."""

@@ -150,9 +150,18 @@ class ChatSocket:
             pump.cancel()
         after = frame.last_seq
         if after + 1 < point.oldest_seq:
-            await self._send([self._gap_info(key, after, point.oldest_seq)])
-            after = point.oldest_seq - 1
+            after = await self._replay_archived(key, after, point.oldest_seq - 1)
         self._start_pump(key, min(after, point.newest_seq))
+
+    async def _replay_archived(self, key: SessionKey, after: int, last: int) -> int:
+        """Send archived frames after `after` up to `last` (a restarted host no longer holds
+        them); an info frame says what is gone for good. Returns the last seq delivered."""
+        frames = await self._runtime.archived_frames(key, after + 1, last)
+        if not frames or frames[0]["seq"] != after + 1:
+            first_kept = frames[0]["seq"] if frames else last + 1
+            await self._send([self._gap_info(key, after, first_kept)])
+        await self._send(frames)
+        return last
 
     def _start_pump(self, key: SessionKey, after_seq: int) -> None:
         pump = self._pumps.get(key)

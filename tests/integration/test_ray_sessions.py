@@ -80,3 +80,41 @@ async def test_dedicated_flow_runs_in_its_own_actor(runtime: Runtime) -> None:
     assert any(n.startswith(DEDICATED_PREFIX) for n in names)
     shared = SessionKey(flow.id, key.chat_id)  # same identity, shared placement
     assert runtime.host_for(shared) is not runtime.host_for(key)
+
+
+@pytest.fixture(scope="module")
+def redis_runtime(runtime: Runtime) -> Iterator[Runtime]:
+    """A second runtime (own namespace, own hosts) with the Redis frame archive."""
+    import redis
+
+    try:
+        redis.Redis.from_url("redis://127.0.0.1:6379/0").ping()
+    except redis.exceptions.ConnectionError as exc:
+        pytest.skip(f"Redis is not reachable: {exc}")
+    config = runtime.config.model_copy(
+        update={
+            "redis_url": "redis://127.0.0.1:6379/0",
+            "namespace": f"raychat-test-{uuid.uuid4().hex[:8]}",
+        }
+    )
+    yield Runtime(config)
+    for name in ray.util.list_named_actors(all_namespaces=True):
+        if name["namespace"] == config.namespace:
+            ray.kill(ray.get_actor(name["name"], namespace=config.namespace))
+
+
+async def test_frames_outlive_a_host_restart_in_the_archive(redis_runtime: Runtime) -> None:
+    runtime = redis_runtime
+    flow = flow_record(uuid.uuid4().hex, demo_graph())
+    await runtime.storage.put_flow(flow)
+    key = SessionKey(flow.id, uuid.uuid4().hex)
+    before = await turn(runtime, key, "remember the frames")
+    host = runtime.host_for(key)
+    old_pid = await host.__ray_call__.remote(lambda _self: os.getpid())
+    exited = os.pidfd_open(old_pid)
+    ray.kill(host, no_restart=False)
+    assert select.select([exited], [], [], 30)[0], "the host process did not exit"
+    point = await runtime.watch(key, 1)  # re-activates the session on the new incarnation
+    assert point.oldest_seq > before[-1]["seq"]  # seq continues, never repeats
+    archived = await runtime.archived_frames(key, before[0]["seq"], point.oldest_seq - 1)
+    assert archived == before  # a client resuming from before the restart gets them all
