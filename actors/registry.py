@@ -16,6 +16,7 @@ from actors.archiver import FrameArchiver
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError, RaychatError
 from actors.events import Frame, FrameBatch, WatchPoint
+from actors.group_commit import FlushStats
 from actors.host import SessionHost
 from actors.placement import ray_options
 from actors.session import Ask, SessionKey
@@ -255,6 +256,14 @@ class RayStorageClient:
     async def list_audit_log(self, user_id: int, limit: int = 100) -> list[AuditRecord]:
         return await self._retrying("list_audit_log", user_id, limit)  # type: ignore[no-any-return]
 
+    # Scrape-time reads for `/metrics` (never retried: a scrape must answer quickly).
+
+    async def queue_depth(self) -> int:
+        return await _call(self.handle.queue_depth.remote())  # type: ignore[no-any-return]
+
+    async def flush_stats(self) -> list[FlushStats]:
+        return await _call(self.handle.flush_stats.remote())  # type: ignore[no-any-return]
+
 
 class _RaySessionHost(SessionHost):
     """SessionHost whose storage is the storage actor (constructed inside the host process).
@@ -320,6 +329,12 @@ def _exit() -> None:
     ray.kill(ray.get_runtime_context().current_actor, no_restart=True)
 
 
+def dedicated_name(key: SessionKey) -> str:
+    """The Ray actor name of a session's dedicated host."""
+    digest = hashlib.blake2b(key.text.encode(), digest_size=12).hexdigest()
+    return f"{DEDICATED_PREFIX}-{digest}"
+
+
 def dedicated_host(
     key: SessionKey,
     config: SessionConfig,
@@ -329,11 +344,10 @@ def dedicated_host(
 ) -> Any:
     """The dedicated Ray actor of one session, created with the flow's resources if missing."""
     assert key.dedicated is not None
-    digest = hashlib.blake2b(key.text.encode(), digest_size=12).hexdigest()
     return (
         ray.remote(_RaySessionHost)
         .options(
-            name=f"{DEDICATED_PREFIX}-{digest}",
+            name=dedicated_name(key),
             namespace=namespace,
             get_if_exists=True,
             lifetime="detached",
@@ -388,7 +402,9 @@ class Runtime:
                 self.config.namespace,
                 self.config.redis_url,
             )
-        index = host_index(key, self.config.sessions.hosts)
+        return self._shared_host(host_index(key, self.config.sessions.hosts))
+
+    def _shared_host(self, index: int) -> Any:
         if index not in self._hosts:
             self._hosts[index] = session_host(
                 index,
@@ -398,6 +414,28 @@ class Runtime:
                 self.config.redis_url,
             )
         return self._hosts[index]
+
+    async def live_sessions(self) -> dict[int, int]:
+        """Sessions live in each shared session host (dedicated hosts hold one each and are
+        not counted here)."""
+        indexes = range(self.config.sessions.hosts)
+        counts = await asyncio.gather(
+            *(_call(self._shared_host(i).live_sessions.remote()) for i in indexes)
+        )
+        return {i: int(c) for i, c in zip(indexes, counts, strict=True)}
+
+    async def drop_if_live(self, key: SessionKey) -> bool:
+        """Like `drop`, but never creates a dedicated host just to find it empty (that would
+        start a Ray actor with the flow's resources): a missing one is simply not live."""
+        if key.dedicated is None:
+            return await self.drop(key)
+        try:
+            handle = await asyncio.to_thread(
+                ray.get_actor, dedicated_name(key), namespace=self.config.namespace
+            )
+        except ValueError:
+            return False
+        return await _call(handle.drop.remote(key))  # type: ignore[no-any-return]
 
     async def start_turn(self, key: SessionKey, ask: Ask) -> int:
         """Start a turn on the chat's host; raises the session's domain errors."""

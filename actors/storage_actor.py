@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 
 from actors.config import StorageConfig
-from actors.group_commit import GroupCommitter
+from actors.group_commit import FlushStats, GroupCommitter
 from actors.storage_errors import domain_errors
 from actors.storage_ops import StorageOperations
 from storage import SqlRepository, make_engine
@@ -89,6 +89,11 @@ class StorageActor(StorageOperations):
     async def queue_depth(self) -> int:
         """Ops waiting for the next flush. Concurrent-safe, never fails."""
         return self._committer.depth
+
+    async def flush_stats(self) -> list[FlushStats]:
+        """The most recent flushes (up to 100), oldest first, for `/metrics`. Concurrent-safe,
+        read-only, never fails."""
+        return list(self._committer.flushes)
 
     @domain_errors
     async def history(
