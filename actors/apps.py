@@ -6,6 +6,7 @@ activation (and again when the app changes); turns then only stream.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -16,16 +17,18 @@ from langchain_core.tools import BaseTool, StructuredTool
 
 from actors.assistant import AssistantTurn
 from actors.errors import AssistantDeleted, FlowDeleted
-from actors.flows import CompiledFlow, compile_flow
+from actors.flows import CompiledFlow, compile_flow, is_stateful_model
 from actors.models import build_chat_model
 from actors.ports import StoragePort
 from actors.tools import ToolInput, build_tools
 from actors.turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder, chunk_text
+from storage.records import AssistantRecord, FlowRecord
 
 AppKind = Literal["flow", "assistant"]
 FLOW_TYPE_FLOW = 1
 FLOW_TYPE_ASSISTANT = 5
 ASSISTANT_INPUT_KEY = "input"
+SHAREABLE_KEY = "raychat_shareable"
 
 
 class Turn(Protocol):
@@ -52,6 +55,9 @@ class LoadedApp(Protocol):
     @property
     def input_key(self) -> str: ...
 
+    @property
+    def shareable(self) -> bool: ...
+
     def new_turn(
         self, emitter: TurnEmitter, recorder: TurnRecorder, context: list[BaseMessage]
     ) -> Turn: ...
@@ -64,6 +70,10 @@ class FlowApp:
     info: AppInfo
     revision: str
     compiled: CompiledFlow
+
+    @property
+    def shareable(self) -> bool:
+        return self.compiled.shareable
 
     @property
     def input_key(self) -> str:
@@ -84,6 +94,7 @@ class AssistantApp:
     prompt: str
     model: BaseChatModel
     tools: tuple[BaseTool, ...]
+    shareable: bool = True
     input_key: str = ASSISTANT_INPUT_KEY
 
     def new_turn(
@@ -92,39 +103,68 @@ class AssistantApp:
         return AssistantTurn(self.model, list(self.tools), self.prompt, emitter, recorder, context)
 
 
-async def app_revision(storage: StoragePort, kind: AppKind, app_id: str) -> str:
-    """The app's current revision (cheap check before each turn); raises when it is gone."""
+async def _read(storage: StoragePort, kind: AppKind, app_id: str) -> FlowRecord | AssistantRecord:
+    record: FlowRecord | AssistantRecord | None
     if kind == "flow":
-        flow = await storage.get_flow(app_id)
-        if flow is None:
+        record = await storage.get_flow(app_id)
+        if record is None:
             raise FlowDeleted(flow_id=app_id)
-        return f"v{flow.version}"
-    assistant = await storage.get_assistant(app_id)
-    if assistant is None:
+        return record
+    record = await storage.get_assistant(app_id)
+    if record is None:
         raise AssistantDeleted(assistant_id=app_id)
-    return assistant.update_time.isoformat()
+    return record
 
 
-async def load_app(storage: StoragePort, kind: AppKind, app_id: str) -> LoadedApp:
-    """Read and build an app. Raises FlowDeleted/AssistantDeleted, FlowInvalid, InvalidInput."""
-    if kind == "flow":
-        flow = await storage.get_flow(app_id)
-        if flow is None:
-            raise FlowDeleted(flow_id=app_id)
-        info = AppInfo(flow.id, flow.name, FLOW_TYPE_FLOW, flow.description, flow.logo)
-        return FlowApp(info, f"v{flow.version}", compile_flow(flow.data))
-    assistant = await storage.get_assistant(app_id)
-    if assistant is None:
-        raise AssistantDeleted(assistant_id=app_id)
-    flows = await _tool_flows(storage, assistant.tools)
-    tools = build_tools(assistant.tools, flow_tool=lambda flow_id: flows[flow_id])
-    model = build_chat_model(assistant.model, "model")
-    info = AppInfo(
-        assistant.id, assistant.name, FLOW_TYPE_ASSISTANT, assistant.description, assistant.logo
+def _revision(record: FlowRecord | AssistantRecord) -> str:
+    if isinstance(record, FlowRecord):
+        return f"v{record.version}"
+    return record.update_time.isoformat()
+
+
+async def _build(storage: StoragePort, record: FlowRecord | AssistantRecord) -> LoadedApp:
+    if isinstance(record, FlowRecord):
+        info = AppInfo(record.id, record.name, FLOW_TYPE_FLOW, record.description, record.logo)
+        return FlowApp(info, _revision(record), compile_flow(record.data))
+    flows = await _tool_flows(storage, record.tools)
+    tools = build_tools(record.tools, flow_tool=lambda flow_id: flows[flow_id])
+    model = build_chat_model(record.model, "model")
+    info = AppInfo(record.id, record.name, FLOW_TYPE_ASSISTANT, record.description, record.logo)
+    shareable = not is_stateful_model(record.model) and all(
+        (t.metadata or {}).get(SHAREABLE_KEY, True) for t in flows.values()
     )
-    return AssistantApp(
-        info, assistant.update_time.isoformat(), assistant.prompt, model, tuple(tools)
-    )
+    return AssistantApp(info, _revision(record), record.prompt, model, tuple(tools), shareable)
+
+
+class AppLoader:
+    """Reads and builds apps for the sessions of one host, sharing a built app read-only
+    between sessions when it keeps no per-use state (bounded LRU by app revision).
+
+    Concurrent-safe on one event loop; a failed build is not cached."""
+
+    def __init__(self, storage: StoragePort, max_apps: int = 256) -> None:
+        self._storage = storage
+        self._max_apps = max_apps
+        self._built: OrderedDict[tuple[str, str], LoadedApp] = OrderedDict()
+
+    async def revision(self, kind: AppKind, app_id: str) -> str:
+        """The app's current revision (a cheap check before each turn); raises when it is gone."""
+        return _revision(await _read(self._storage, kind, app_id))
+
+    async def load(self, kind: AppKind, app_id: str) -> LoadedApp:
+        """The built app at its current revision. Raises FlowDeleted/AssistantDeleted,
+        FlowInvalid, InvalidInput."""
+        record = await _read(self._storage, kind, app_id)
+        key = (f"{kind}:{app_id}", _revision(record))
+        if key in self._built:
+            self._built.move_to_end(key)
+            return self._built[key]
+        app = await _build(self._storage, record)
+        if app.shareable:
+            self._built[key] = app
+            while len(self._built) > self._max_apps:
+                self._built.popitem(last=False)
+        return app
 
 
 async def _tool_flows(storage: StoragePort, specs: Sequence[Any]) -> dict[str, BaseTool]:
@@ -135,9 +175,9 @@ async def _tool_flows(storage: StoragePort, specs: Sequence[Any]) -> dict[str, B
             flow = await storage.get_flow(flow_id)
             if flow is None:
                 raise FlowDeleted(f"Tool flow {flow_id} does not exist", flow_id=flow_id)
-            tools[flow_id] = flow_tool(
-                flow.id, flow.name, flow.description, compile_flow(flow.data)
-            )
+            compiled = compile_flow(flow.data)
+            tools[flow_id] = flow_tool(flow.id, flow.name, flow.description, compiled)
+            tools[flow_id].metadata = {SHAREABLE_KEY: compiled.shareable}
     return tools
 
 

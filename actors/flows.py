@@ -29,6 +29,9 @@ class CompiledFlow:
     runnable: Runnable[dict[str, Any], Any]
     memory_turns: int | None
     variables: dict[str, str] = field(default_factory=dict)
+    # False when a component keeps per-use state (the demo model's script position): such a
+    # flow is compiled per session instead of being shared by the sessions of a host.
+    shareable: bool = True
 
     def prompt_inputs(
         self, text: str, history: list[Any], overrides: dict[str, str]
@@ -219,4 +222,10 @@ def compile_flow(
         runnable=_with_retrieval(retriever, input_key, prompt) | model,
         memory_turns=memory_turns,
         variables=variables,
+        shareable=not is_stateful_model(model_node["params"]),
     )
+
+
+def is_stateful_model(params: dict[str, Any]) -> bool:
+    """True for models that keep state between calls (the demo model in `script` mode)."""
+    return params.get("provider", "demo") == "demo" and params.get("model") == "script"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from actors.apps import AppLoader
 from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
 from actors.errors import DuplicateAsk
@@ -34,6 +35,7 @@ class SessionHost:
         self._storage = storage
         self._on_empty = on_empty
         self._archiver = archiver
+        self._apps = AppLoader(storage)
         self._sessions: dict[SessionKey, SessionActor] = {}
         self._activating: dict[SessionKey, asyncio.Task[SessionActor]] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -52,7 +54,7 @@ class SessionHost:
 
     async def _activate(self, key: SessionKey) -> SessionActor:
         try:
-            session = SessionActor(key, self._storage, self._config, self._archiver)
+            session = SessionActor(key, self._storage, self._config, self._archiver, self._apps)
             await session.activate()
             self._sessions[key] = session
             return session

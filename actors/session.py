@@ -16,7 +16,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
-from actors.apps import AppKind, LoadedApp, Turn, app_revision, load_app
+from actors.apps import AppKind, AppLoader, LoadedApp, Turn
 from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
 from actors.context import CLEAR_MARKER, context_from_rows
@@ -94,6 +94,7 @@ class SessionActor:
         storage: StoragePort,
         config: SessionConfig,
         archiver: FrameArchiver | None = None,
+        apps: AppLoader | None = None,
     ) -> None:
         self.key = key
         self.state = SessionState.INIT
@@ -103,6 +104,7 @@ class SessionActor:
         self._storage = storage
         self._config = config
         self._archiver = archiver
+        self._apps = apps or AppLoader(storage)
         self._app: LoadedApp | None = None
         self._context: list[BaseMessage] = []
         self._task: asyncio.Task[None] | None = None
@@ -138,7 +140,7 @@ class SessionActor:
         """
         self._move(SessionState.INIT_OBJECT)
         try:
-            app = await load_app(self._storage, self.key.kind, self.key.flow_id)
+            app = await self._apps.load(self.key.kind, self.key.flow_id)
             owner = await self._load_owner()
             context = await self._load_context()
         except BaseException:
@@ -169,9 +171,9 @@ class SessionActor:
     async def _refresh_app(self) -> LoadedApp:
         """Pick up a changed app before a turn (a read per turn; rebuild only on change)."""
         assert self._app is not None
-        revision = await app_revision(self._storage, self.key.kind, self.key.flow_id)
+        revision = await self._apps.revision(self.key.kind, self.key.flow_id)
         if revision != self._app.revision:
-            self._app = await load_app(self._storage, self.key.kind, self.key.flow_id)
+            self._app = await self._apps.load(self.key.kind, self.key.flow_id)
         return self._app
 
     async def _load_owner(self) -> int | None:

@@ -176,3 +176,19 @@ async def test_client_msg_id_answered_before_a_restart_is_refused(storage: Stora
         await second.start_turn(key, ask("once", client_msg_id="m-9"))
     rows = await storage.history("dup-chat", FLOW, None, 10)
     assert [r.category for r in rows] == ["answer", "question"]
+
+
+async def test_sessions_of_a_host_share_a_stateless_app(storage: StorageActor) -> None:
+    await storage.put_flow(flow_record(FLOW, demo_graph()))
+    host = SessionHost(SessionConfig(), storage)
+    one = await host._session(SessionKey(FLOW, "share-1"))
+    two = await host._session(SessionKey(FLOW, "share-2"))
+    assert one._app is two._app  # compiled once, shared read-only
+
+    scripted = "s" * 32
+    await storage.put_flow(flow_record(scripted, demo_graph(model="script", script=["a", "b"])))
+    three = await host._session(SessionKey(scripted, "script-1"))
+    four = await host._session(SessionKey(scripted, "script-2"))
+    assert three._app is not four._app  # the script position is per session
+    frames = await full_turn(four, "x")
+    assert frames[-2]["message"] == "a"  # four's script starts at its own beginning
