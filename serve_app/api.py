@@ -1,4 +1,5 @@
-"""The FastAPI application: routers, error translation, the runtime on `app.state`."""
+"""The FastAPI application: routers, error translation, request metrics, and what one replica
+holds on `app.state` (runtime, REST configuration, rate limiter)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,60 @@ from fastapi import FastAPI
 
 from actors.registry import Runtime
 from serve_app.errors import install_error_handlers
-from serve_app.routes import chat, health, ws
+from serve_app.limits import Limits, build_limiter
+from serve_app.metrics import RequestMetrics
+from serve_app.routes import (
+    assistants,
+    audit,
+    feedback,
+    flows,
+    health,
+    messages,
+    metrics,
+    online,
+    sessions,
+    stats,
+    users,
+    ws,
+)
+from serve_app.settings import ApiConfig
 
 API_DESCRIPTION = (
-    "Chat & session runtime for LLM apps on Ray. REST for sessions and messages, WebSocket for "
-    "chat turns. Every JSON body is the envelope `{status_code, status_message, data}`."
+    "Chat & session runtime for LLM apps on Ray. REST for apps, sessions and messages, "
+    "WebSocket for chat turns. Every JSON body is the envelope `{status_code, status_message, "
+    "data}`; the HTTP status matches the error class (401/403/404/409/413/422/429/500/503). "
+    "Authenticate with `Authorization: Bearer <token>` or the `access_token_cookie` cookie "
+    "(from `POST /api/v1/user/login`); WebSockets also accept `?t=<token>`."
+)
+ROUTERS = (
+    health,
+    metrics,
+    users,
+    flows,
+    assistants,
+    online,
+    sessions,
+    messages,
+    feedback,
+    audit,
+    stats,
+    ws,
 )
 
 
-def build_api(runtime: Runtime) -> FastAPI:
+def build_api(runtime: Runtime, config: ApiConfig | None = None) -> FastAPI:
     """A FastAPI app bound to one replica's runtime."""
+    config = config or ApiConfig()
     app = FastAPI(title="raychat", version="0.1.0", description=API_DESCRIPTION)
     app.state.runtime = runtime
+    app.state.api_config = config
+    app.state.limiter = build_limiter(
+        Limits(asks_per_minute=config.asks_per_minute, concurrent_turns=config.concurrent_turns),
+        runtime.config.redis_url,
+        runtime.config.namespace,
+    )
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(chat.router)
-    app.include_router(ws.router)
+    app.add_middleware(RequestMetrics)
+    for module in ROUTERS:
+        app.include_router(module.router)
     return app

@@ -14,7 +14,7 @@ from serve_app.settings import Settings
 def build_app(settings: Settings) -> Application:
     """Bind the ingress with the frozen runtime configuration."""
     return chat_ingress.options(num_replicas=settings.ingress_replicas).bind(
-        settings.runtime_config()
+        settings.runtime_config(), settings.api_config()
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from actors.errors import RaychatError
 from actors.events import Frame, error_message, make_frame
@@ -18,6 +19,7 @@ _HTTP_STATUS = {
     401: 401,
     403: 403,
     404: 404,
+    405: 405,
     409: 409,
     413: 413,
     422: 422,
@@ -76,6 +78,13 @@ async def _on_validation_error(_request: Request, exc: Exception) -> JSONRespons
     return JSONResponse(body, status_code=422)
 
 
+async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
+    # Routing answers (unknown path 404, wrong method 405) get the envelope too.
+    assert isinstance(exc, HTTPException)
+    body = envelope(None, exc.status_code, str(exc.detail))
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
 async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(envelope(None, 500, "Internal server error"), status_code=500)
@@ -85,4 +94,5 @@ def install_error_handlers(app: FastAPI) -> None:
     """Register the translations on an app."""
     app.add_exception_handler(RaychatError, _on_domain_error)
     app.add_exception_handler(RequestValidationError, _on_validation_error)
+    app.add_exception_handler(HTTPException, _on_http_error)
     app.add_exception_handler(Exception, _on_unexpected)

@@ -9,6 +9,7 @@ from ray.serve import Deployment
 from actors.config import RuntimeConfig
 from actors.registry import Runtime
 from serve_app.api import build_api
+from serve_app.settings import ApiConfig
 
 # An open WebSocket holds one of these slots for its whole life (Serve's default is 5).
 MAX_ONGOING_REQUESTS = 10_000
@@ -17,11 +18,12 @@ MAX_ONGOING_REQUESTS = 10_000
 class ChatIngress:
     """Stateless ingress: authenticates, validates and routes to session and storage actors."""
 
-    def __init__(self, config: RuntimeConfig) -> None:
+    def __init__(self, config: RuntimeConfig, api_config: ApiConfig | None = None) -> None:
         self.runtime = Runtime(config)
+        self.api_config = api_config or ApiConfig()
 
     def __serve_build_asgi_app__(self) -> FastAPI:
-        return build_api(self.runtime)
+        return build_api(self.runtime, self.api_config)
 
 
 # The one place Serve options are applied to the plain class.

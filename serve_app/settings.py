@@ -6,13 +6,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 
 DEV_JWT_SECRET = "raychat-dev-secret-change-me-before-production"
+
+
+class ApiConfig(BaseModel):
+    """What the REST layer needs beyond the actors' `RuntimeConfig`: accounts, cookies and
+    rate limits. Frozen, built once from `Settings`, bound to every ingress replica."""
+
+    model_config = ConfigDict(frozen=True)
+
+    jwt_expire_s: int = Field(default=86_400, ge=60)
+    allow_registration: bool = True
+    password_min_length: int = Field(default=6, ge=1, le=128)
+    cookie_secure: bool = False
+    asks_per_minute: int = Field(default=60, ge=0)
+    concurrent_turns: int = Field(default=4, ge=0)
 
 
 class Settings(BaseSettings):
@@ -38,6 +52,12 @@ class Settings(BaseSettings):
     storage_batch_delay_ms: float = Field(default=5.0, ge=0)
     storage_queue_ops: int = Field(default=10_000, ge=1)
     ws_max_frame_bytes: int = Field(default=1 << 20, ge=1024)
+    allow_registration: bool = True
+    password_min_length: int = Field(default=6, ge=1, le=128)
+    cookie_secure: bool = False
+    # Per user; 0 turns a limit off.
+    rate_asks_per_minute: int = Field(default=60, ge=0)
+    rate_concurrent_turns: int = Field(default=4, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
@@ -69,4 +89,15 @@ class Settings(BaseSettings):
             redis_url=self.redis_url,
             ws_max_frame_bytes=self.ws_max_frame_bytes,
             namespace=self.namespace,
+        )
+
+    def api_config(self) -> ApiConfig:
+        """The frozen configuration of the REST layer (accounts, cookies, rate limits)."""
+        return ApiConfig(
+            jwt_expire_s=self.jwt_expire_s,
+            allow_registration=self.allow_registration,
+            password_min_length=self.password_min_length,
+            cookie_secure=self.cookie_secure,
+            asks_per_minute=self.rate_asks_per_minute,
+            concurrent_turns=self.rate_concurrent_turns,
         )

@@ -1,0 +1,101 @@
+"""Audit tooling (API.md §3): chat reads for audit pages, and admin-only session, audit-log and
+telemetry queries."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from serve_app.deps import AdminUser, CurrentUser, RuntimeDep
+from serve_app.schemas.chats import MessagePublic, SessionPublic
+from serve_app.schemas.envelope import INVALID, OBJECT_ERRORS, UNAUTHORIZED, Envelope, PageOf, ok
+from serve_app.schemas.reports import AuditLogPublic, TelemetryPublic
+from serve_app.services.chats import chat_history, chat_messages
+from serve_app.services.reports import audit_log, audit_sessions, telemetry_events
+from storage.chat_records import Feedback
+
+router = APIRouter(prefix="/api/v1", tags=["audit"], responses=UNAUTHORIZED)
+Id64 = Annotated[str, Query(min_length=1, max_length=64)]
+DateQuery = Annotated[
+    datetime | date | None,
+    Query(description="a UTC day `YYYY-MM-DD` (end day included) or an ISO 8601 time"),
+]
+EventType = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=64,
+        description="new_message_session, delete_message_session, message_feedback, "
+        "application_alive, application_process",
+    ),
+]
+
+
+@router.get("/session/chat/history", responses=OBJECT_ERRORS)
+async def get_session_history(
+    runtime: RuntimeDep,
+    user: CurrentUser,
+    chat_id: Id64,
+    flow_id: Id64,
+    id: Annotated[int | None, Query(ge=1, description="cursor: rows with id < this")] = None,
+    page_size: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Envelope[list[MessagePublic]]:
+    """As `/chat/chat/history`, for audit tooling: admins read any chat (soft-deleted ones
+    too), other users only their own."""
+    rows = await chat_history(runtime, user, chat_id, flow_id, id, page_size, audit=True)
+    return ok([MessagePublic.of(r) for r in rows])
+
+
+@router.get("/session/chat/messages/{conversationId}", responses=OBJECT_ERRORS)
+async def get_session_messages(
+    runtime: RuntimeDep,
+    user: CurrentUser,
+    conversation_id: Annotated[str, Path(alias="conversationId", min_length=1, max_length=64)],
+) -> Envelope[list[MessagePublic]]:
+    """The chat's newest 1000 messages, oldest first; 404 if it has none."""
+    rows = await chat_messages(runtime, user, conversation_id)
+    return ok([MessagePublic.of(r) for r in rows])
+
+
+@router.get("/audit/session", responses=OBJECT_ERRORS)
+async def get_audit_sessions(
+    runtime: RuntimeDep,
+    admin: AdminUser,
+    user_id: Annotated[int | None, Query(ge=1)] = None,
+    flow_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    feedback: Annotated[Feedback | None, Query()] = None,
+    start_date: DateQuery = None,
+    end_date: DateQuery = None,
+    page: Annotated[int, Query(ge=1, le=1000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Envelope[PageOf[SessionPublic]]:
+    """*Admin.* Sessions (soft-deleted ones too) by owner, app, feedback counter > 0 and
+    creation date, newest first."""
+    found = await audit_sessions(
+        runtime, user_id, flow_id, feedback, start_date, end_date, page, limit
+    )
+    return ok(PageOf(list=[SessionPublic.of(s) for s in found.items], total=found.total))
+
+
+@router.get("/audit/log", responses={**OBJECT_ERRORS, **INVALID})
+async def get_audit_log(
+    runtime: RuntimeDep,
+    admin: AdminUser,
+    user_id: Annotated[int, Query(ge=1)],
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Envelope[list[AuditLogPublic]]:
+    """*Admin.* A user's newest audit-log entries (changes made over REST)."""
+    return ok([AuditLogPublic.of(e) for e in await audit_log(runtime, user_id, limit)])
+
+
+@router.get("/audit/telemetry", responses={**OBJECT_ERRORS, **INVALID})
+async def get_telemetry(
+    runtime: RuntimeDep,
+    admin: AdminUser,
+    event_type: EventType,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Envelope[list[TelemetryPublic]]:
+    """*Admin.* The newest telemetry events of one type."""
+    return ok([TelemetryPublic.of(e) for e in await telemetry_events(runtime, event_type, limit)])

@@ -1,0 +1,160 @@
+"""Assistants: create, change, delete — with the model and tools built before they are stored."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from langchain_core.tools import BaseTool, StructuredTool
+
+from actors.errors import FlowInvalid, Forbidden, InvalidInput, NotFound
+from actors.models import build_chat_model
+from actors.registry import Runtime
+from actors.tools import ToolInput, build_tools
+from serve_app.access import FLOW_OFFLINE, access_assistant_by_id, access_flow_by_id
+from serve_app.audit_log import audit_entry, record_audit
+from serve_app.auth import Principal
+from serve_app.schemas.apps import AssistantCreate, AssistantUpdate
+from serve_app.services.app_sessions import do_retire_sessions, live_sessions_of_app
+from storage.chat_records import Page
+from storage.records import AssistantChanges, AssistantRecord
+
+MODEL_PREFIX = "node model: "
+
+
+def flow_ids_of(tools: Sequence[str]) -> list[str]:
+    """The flow ids named by `flow:<flow_id>` tool specs, in order."""
+    ids = []
+    for spec in tools:
+        kind, _, argument = spec.strip().partition(":")
+        if kind == "flow" and argument.strip():
+            ids.append(argument.strip())
+    return ids
+
+
+async def check_tool_flows(runtime: Runtime, user: Principal, tools: Sequence[str]) -> None:
+    """Every `flow:<id>` tool names a live flow the caller may read (their own, public, or any
+    for admins). InvalidInput for a missing flow, Forbidden for another user's private one."""
+    for flow_id in flow_ids_of(tools):
+        try:
+            await access_flow_by_id(runtime, user, flow_id)
+        except NotFound:
+            raise InvalidInput(
+                f"tool 'flow:{flow_id}': the flow does not exist", tool=f"flow:{flow_id}"
+            ) from None
+        except Forbidden:
+            raise Forbidden(
+                f"tool 'flow:{flow_id}': no permission to use this flow", tool=f"flow:{flow_id}"
+            ) from None
+
+
+def _placeholder_flow_tool(flow_id: str) -> BaseTool:
+    # Only names matter when validating (duplicate detection); the session builds the real tool.
+    return StructuredTool.from_function(
+        func=lambda input: "",
+        name=f"flow_{flow_id}",
+        description="flow tool",
+        args_schema=ToolInput,
+    )
+
+
+def _build(model: dict[str, Any], tools: Sequence[str]) -> None:
+    try:
+        build_chat_model(model, "model")
+    except FlowInvalid as exc:
+        reason = exc.message.removeprefix(MODEL_PREFIX)
+        raise InvalidInput(f"model: {reason}", field="model") from None
+    build_tools(list(tools), flow_tool=_placeholder_flow_tool)
+
+
+async def check_assistant(
+    runtime: Runtime, user: Principal, model: dict[str, Any], tools: Sequence[str]
+) -> None:
+    """The model params build a chat model and the tool specs build tools (422 saying which
+    one is wrong); flow tools must be usable by the caller."""
+    await check_tool_flows(runtime, user, tools)
+    await asyncio.to_thread(_build, model, tools)
+
+
+async def do_create_assistant(
+    runtime: Runtime, user: Principal, body: AssistantCreate
+) -> AssistantRecord:
+    """Store a new assistant, offline (status 1), owned by the caller."""
+    await check_assistant(runtime, user, body.model, body.tools)
+    assistant = await runtime.storage.create_assistant(
+        AssistantRecord(
+            id=uuid.uuid4().hex,
+            name=body.name,
+            prompt=body.prompt,
+            model=body.model,
+            user_id=user.user_id,
+            tools=list(body.tools),
+            guide_word=body.guide_word,
+            status=FLOW_OFFLINE,
+            description=body.description,
+            logo=body.logo,
+            is_public=body.public,
+        )
+    )
+    await record_audit(
+        runtime, audit_entry(user.user_id, "assistant.create", "assistant", assistant.id)
+    )
+    return assistant
+
+
+async def do_update_assistant(
+    runtime: Runtime, user: Principal, assistant_id: str, body: AssistantUpdate
+) -> AssistantRecord:
+    """PATCH the caller's assistant; a changed model or tool list is checked as a whole."""
+    current = await access_assistant_by_id(runtime, user, assistant_id, write=True)
+    if body.model is not None or body.tools is not None:
+        model = current.model if body.model is None else body.model
+        tools = current.tools if body.tools is None else body.tools
+        await check_assistant(runtime, user, model, tools)
+    changes = AssistantChanges(**_changed_fields(body))
+    assistant = await runtime.storage.update_assistant(assistant_id, changes)
+    if assistant is None:  # deleted meanwhile
+        raise NotFound("This assistant does not exist", assistant_id=assistant_id)
+    await record_audit(
+        runtime,
+        audit_entry(
+            user.user_id,
+            "assistant.update",
+            "assistant",
+            assistant_id,
+            fields=sorted(body.model_dump(exclude_none=True)),
+        ),
+    )
+    return assistant
+
+
+def _changed_fields(body: AssistantUpdate) -> dict[str, Any]:
+    fields = body.model_dump(exclude_none=True)
+    if "public" in fields:
+        fields["is_public"] = fields.pop("public")
+    return fields
+
+
+async def do_delete_assistant(runtime: Runtime, user: Principal, assistant_id: str) -> None:
+    """Soft-delete the caller's assistant and its sessions; stop their live session actors."""
+    await access_assistant_by_id(runtime, user, assistant_id, write=True)
+    sessions = await live_sessions_of_app(runtime, assistant_id)
+    if not await runtime.storage.delete_assistant(assistant_id):
+        raise NotFound("This assistant does not exist", assistant_id=assistant_id)
+    await record_audit(
+        runtime,
+        audit_entry(
+            user.user_id, "assistant.delete", "assistant", assistant_id, sessions=len(sessions)
+        ),
+    )
+    await do_retire_sessions(runtime, user.user_id, sessions, None)
+
+
+async def list_assistants(
+    runtime: Runtime, user: Principal, page: int, limit: int
+) -> Page[AssistantRecord]:
+    """Assistants the caller may see: their own and public ones; all of them for admins."""
+    user_id = None if user.is_admin else user.user_id
+    return await runtime.storage.list_assistants(user_id, page, limit)

@@ -1,0 +1,110 @@
+"""In-process REST tier: the real FastAPI app and a real StorageActor on SQLite, no Ray.
+
+The storage actor's handle is faked so that `RayStorageClient` (the real one) awaits plain
+coroutines instead of Ray object refs; session actors are not involved except through
+`drop_if_live`, which is recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from actors.config import RuntimeConfig, StorageConfig
+from actors.registry import RayStorageClient
+from actors.session import SessionKey
+from actors.storage_actor import StorageActor
+from serve_app.api import build_api
+from serve_app.principals import ROLE_CACHE
+from serve_app.settings import ApiConfig
+
+SECRET = "unit-rest-secret-" + "x" * 24
+
+
+class _Method:
+    def __init__(self, fn: Callable[..., Awaitable[Any]]) -> None:
+        self._fn = fn
+
+    def remote(self, *args: Any) -> Awaitable[Any]:
+        return self._fn(*args)
+
+
+class FakeHandle:
+    """Looks like a Ray actor handle: `handle.method.remote(...)` is awaitable."""
+
+    def __init__(self, actor: StorageActor) -> None:
+        self._actor = actor
+
+    def __getattr__(self, name: str) -> _Method:
+        return _Method(getattr(self._actor, name))
+
+
+@dataclass
+class FakeRuntime:
+    """What routes use of `actors.registry.Runtime`, without Ray."""
+
+    config: RuntimeConfig
+    storage: RayStorageClient
+    dropped: list[SessionKey] = field(default_factory=list)
+
+    async def drop_if_live(self, key: SessionKey) -> bool:
+        self.dropped.append(key)
+        return False
+
+    async def live_sessions(self) -> dict[int, int]:
+        return {0: 3, 1: 4}
+
+
+@dataclass
+class Api:
+    """A client on the app, the fake runtime, and helpers."""
+
+    client: httpx.AsyncClient
+    runtime: FakeRuntime
+
+    async def register(self, name: str, password: str = "secret-pw") -> dict[str, Any]:
+        response = await self.client.post(
+            "/api/v1/user/register", json={"user_name": name, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+    async def login(self, name: str, password: str = "secret-pw") -> dict[str, str]:
+        response = await self.client.post(
+            "/api/v1/user/login", json={"user_name": name, "password": password}
+        )
+        assert response.status_code == 200, response.text
+        return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+
+    async def user(self, name: str) -> dict[str, str]:
+        await self.register(name)
+        return await self.login(name)
+
+
+async def make_api(tmp_path: Path, config: ApiConfig) -> AsyncIterator[Api]:
+    actor = StorageActor(
+        StorageConfig(database_url=f"sqlite:///{tmp_path / 'rest.db'}", batch_max_delay_ms=1)
+    )
+    await actor.ping()
+    runtime = FakeRuntime(
+        RuntimeConfig(storage=StorageConfig(database_url="sqlite://"), jwt_secret=SECRET),
+        RayStorageClient(FakeHandle(actor)),
+    )
+    app = build_api(runtime, config)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    ROLE_CACHE._roles.clear()
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield Api(client, runtime)
+    await actor.shutdown()
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    async for made in make_api(tmp_path, ApiConfig(asks_per_minute=5, concurrent_turns=2)):
+        yield made
