@@ -19,7 +19,7 @@ import ray
 from sqlalchemy import func, select
 
 from actors.config import StorageConfig
-from actors.errors import ChatServiceError
+from actors.errors import ChatServiceError, StorageUnavailable
 from actors.registry import RayStorageClient, storage_actor
 from storage.db import make_engine
 from storage.records import MessageRecord, SessionRecord
@@ -73,7 +73,7 @@ class Load:
         self.acks = 0
         self.progress = asyncio.Condition()
         self.stop = asyncio.Event()
-        self.client_failures = 0
+        self.client_failures: list[str] = []
 
     async def acked_batch(self, rows: list[MessageRecord], ids: list[int]) -> None:
         self.acked.update({r.row_key: i for r, i in zip(rows, ids, strict=True)})
@@ -96,8 +96,9 @@ async def _writer(client: RayStorageClient, load: Load, chat_id: str) -> None:
             try:
                 ids = await client.submit(rows, [session])
                 break
-            except ChatServiceError:  # retries ran out mid-restart: same rows again
-                load.client_failures += 1
+            except (ChatServiceError, StorageUnavailable) as exc:
+                # Not acknowledged (retries ran out mid-restart): the same rows again.
+                load.client_failures.append(type(exc).__name__)
         load.order[chat_id] += [r.row_key for r in rows]
         await load.acked_batch(rows, ids)
         n += 1
