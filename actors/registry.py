@@ -417,12 +417,21 @@ class Runtime:
 
     async def live_sessions(self) -> dict[int, int]:
         """Sessions live in each shared session host (dedicated hosts hold one each and are
-        not counted here)."""
+        not counted here). Never creates a host: one that does not exist holds none."""
         indexes = range(self.config.sessions.hosts)
-        counts = await asyncio.gather(
-            *(_call(self._shared_host(i).live_sessions.remote()) for i in indexes)
-        )
-        return {i: int(c) for i, c in zip(indexes, counts, strict=True)}
+        counts = await asyncio.gather(*(self._live_in(i) for i in indexes))
+        return dict(zip(indexes, counts, strict=True))
+
+    async def _live_in(self, index: int) -> int:
+        handle: Any = self._hosts.get(index)
+        if handle is None:
+            try:
+                handle = await asyncio.to_thread(
+                    ray.get_actor, f"{HOST_PREFIX}-{index}", namespace=self.config.namespace
+                )
+            except ValueError:
+                return 0
+        return int(await _call(handle.live_sessions.remote()))
 
     async def drop_if_live(self, key: SessionKey) -> bool:
         """Like `drop`, but never creates a dedicated host just to find it empty (that would
