@@ -3,14 +3,21 @@ telemetry queries."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
 from serve_app.deps import AdminUser, CurrentUser, RuntimeDep
 from serve_app.schemas.chats import MessagePublic, SessionPublic
-from serve_app.schemas.envelope import INVALID, OBJECT_ERRORS, UNAUTHORIZED, Envelope, PageOf, ok
+from serve_app.schemas.envelope import (
+    INVALID,
+    OBJECT_ERRORS,
+    UNAUTHORIZED,
+    DayOrTime,
+    Envelope,
+    PageOf,
+    ok,
+)
 from serve_app.schemas.reports import AuditLogPublic, TelemetryPublic
 from serve_app.services.chats import chat_history, chat_messages
 from serve_app.services.reports import audit_log, audit_sessions, telemetry_events
@@ -18,10 +25,7 @@ from storage.chat_records import Feedback
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], responses=UNAUTHORIZED)
 Id64 = Annotated[str, Query(min_length=1, max_length=64)]
-DateQuery = Annotated[
-    datetime | date | None,
-    Query(description="a UTC day `YYYY-MM-DD` (end day included) or an ISO 8601 time"),
-]
+DateQuery = Annotated[DayOrTime | None, Query()]
 EventType = Annotated[
     str,
     Query(

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from serve_app.deps import CurrentUser, RuntimeDep
-from serve_app.schemas.envelope import INVALID, UNAUTHORIZED, Envelope, ok
+from serve_app.schemas.envelope import INVALID, UNAUTHORIZED, DayOrTime, Envelope, ok
 from serve_app.schemas.reports import StatsPublic
 from serve_app.services.reports import chat_stats
 
 router = APIRouter(prefix="/api/v1/chat", tags=["stats"], responses=UNAUTHORIZED)
-DateQuery = Annotated[
-    datetime | date | None,
-    Query(description="a UTC day `YYYY-MM-DD` (end day included) or an ISO 8601 time"),
-]
+DateQuery = Annotated[DayOrTime | None, Query()]
 
 
 @router.get("/stats", responses=INVALID)

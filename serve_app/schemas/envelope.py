@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import builtins
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+)
 
 from storage.records import iso
 
@@ -87,3 +94,25 @@ OBJECT_ERRORS: Responses = {
     **NOT_FOUND,
     **INVALID,
 }
+
+
+def _day_or_time(value: object) -> object:
+    # `YYYY-MM-DD` is a day; anything longer is an ISO 8601 time. Parsed here because a
+    # `date | datetime` union would read a bare day as midnight, losing "the whole day".
+    if isinstance(value, str):
+        text = value.strip()
+        return date.fromisoformat(text) if len(text) == 10 else datetime.fromisoformat(text)
+    return value
+
+
+DayOrTime = Annotated[
+    date | datetime,
+    BeforeValidator(_day_or_time),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "description": "a UTC day `YYYY-MM-DD` (an end day is included) or an ISO 8601 time",
+            "examples": ["2026-05-01", "2026-05-01T12:00:00+00:00"],
+        }
+    ),
+]
