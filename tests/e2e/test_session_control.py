@@ -7,10 +7,10 @@ import json
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 import websockets
 
-from storage import FlowRecord, SqlRepository, make_engine
 from tests.conftest import demo_graph
 from tests.e2e.conftest import Server
 from tests.e2e.test_chat_turn import ask, read_turn
@@ -19,13 +19,14 @@ pytestmark = pytest.mark.e2e
 
 
 async def put_flow(server: Server, graph: dict[str, Any]) -> str:
-    """Register a flow straight in the server's database (until the flow REST API exists)."""
-    repo = SqlRepository(make_engine(f"sqlite:///{server.workdir / 'raychat.db'}"))
-    flow_id = uuid.uuid4().hex
-    await repo.put_flow(
-        FlowRecord(id=flow_id, name="e2e", status=2, version=1, data=graph, user_id=server.user_id)
-    )
-    await repo.close()
+    """Register an online flow of the demo user over REST."""
+    headers = {"Authorization": f"Bearer {server.token}"}
+    async with httpx.AsyncClient(base_url=server.base, headers=headers, timeout=30) as http:
+        created = await http.post("/api/v1/flows", json={"name": "e2e", "data": graph})
+        assert created.status_code == 200, created.text
+        flow_id: str = created.json()["data"]["id"]
+        online = await http.patch(f"/api/v1/flows/{flow_id}", json={"status": 2})
+        assert online.status_code == 200, online.text
     return flow_id
 
 
