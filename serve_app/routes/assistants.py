@@ -46,7 +46,7 @@ async def get_assistants(
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Envelope[PageOf[AssistantPublic]]:
-    """Assistants the caller may see (own and public; all for admins), newest first."""
+    """Assistants the caller may see (own and public; all for admins), last updated first."""
     found = await list_assistants(runtime, user, page, limit)
     return ok(PageOf(list=[AssistantPublic.of(a) for a in found.items], total=found.total))
 

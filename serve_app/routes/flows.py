@@ -32,7 +32,7 @@ async def get_flows(
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Envelope[PageOf[FlowPublic]]:
-    """Flows the caller may see (own and public; all for admins), newest first."""
+    """Flows the caller may see (own and public; all for admins), last updated first."""
     found = await list_flows(runtime, user, page, limit)
     return ok(PageOf(list=[FlowPublic.of(f) for f in found.items], total=found.total))
 
