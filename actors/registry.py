@@ -446,6 +446,11 @@ class Runtime:
             return False
         return await _call(handle.drop.remote(key))  # type: ignore[no-any-return]
 
+    async def actor_names(self) -> list[str]:
+        """Names of raychat's named actors in its namespace (for the monitor page)."""
+        actors = await asyncio.to_thread(ray.util.list_named_actors, all_namespaces=True)
+        return sorted(a["name"] for a in actors if a["namespace"] == self.config.namespace)
+
     async def start_turn(self, key: SessionKey, ask: Ask) -> int:
         """Start a turn on the chat's host; raises the session's domain errors."""
         return await _call(self.host_for(key).start_turn.remote(key, ask))  # type: ignore[no-any-return]

@@ -18,6 +18,7 @@ from serve_app.routes import (
     messages,
     metrics,
     online,
+    pages,
     sessions,
     stats,
     users,
@@ -45,6 +46,7 @@ ROUTERS = (
     audit,
     stats,
     ws,
+    pages,
 )
 
 

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from fastapi import WebSocket
@@ -26,7 +27,10 @@ from actors.session import Ask, SessionKey
 from serve_app.access import access_assistant_for_chat, access_flow_for_chat
 from serve_app.auth import Principal
 from serve_app.errors import error_frame
+from serve_app.limits import limiter_of
 from serve_app.protocol import ClientFrame, parse_client_frame
+from serve_app.telemetry import record_turn_processed
+from serve_app.turn_tracker import TurnTracker
 
 log = logging.getLogger(__name__)
 CLOSE_TOO_BIG = 1009
@@ -71,6 +75,8 @@ class ChatSocket:
         self._preview_id = f"preview-{uuid.uuid4().hex}"
         self._pumps: dict[SessionKey, asyncio.Task[None]] = {}
         self._send_lock = asyncio.Lock()
+        self._limiter = limiter_of(ws.app.state)
+        self._tracker = TurnTracker(app.kind, self._turn_done)
 
     async def serve(self) -> None:
         """Watch the initial chat, then receive until disconnect; oversize frames close 1009."""
@@ -89,6 +95,7 @@ class ChatSocket:
         finally:
             for pump in self._pumps.values():
                 pump.cancel()
+            await self._tracker.release_all()
 
     async def _guarded(self, work: Any) -> None:
         try:
@@ -133,10 +140,29 @@ class ChatSocket:
         key = self._key()
         inputs = {k: v for k, v in (frame.inputs or {}).items() if k != "id"}
         ask = Ask(user_id=self._user.user_id, inputs=inputs, client_msg_id=frame.client_msg_id)
-        first_seq = await self._runtime.start_turn(key, ask)
+        await self._limiter.check_ask(self._user.user_id)
+        lease = await self._limiter.acquire_turn(self._user.user_id)
+        try:
+            first_seq = await self._runtime.start_turn(key, ask)
+        except BaseException:
+            await lease.release()
+            raise
+        self._tracker.started(key, first_seq, lease)
         self._start_pump(key, first_seq - 1)
 
+    async def _turn_done(self, key: SessionKey, started: datetime, ended: datetime) -> None:
+        await record_turn_processed(
+            self._runtime,
+            user_id=self._user.user_id,
+            app_id=key.flow_id,
+            app_kind=key.kind,
+            chat_id=key.chat_id if key.persist else None,
+            started=started,
+            ended=ended,
+        )
+
     async def _stop(self) -> None:
+        self._tracker.stop_requested(self._key())
         if not await self._runtime.stop(self._key(), self._user.user_id):
             await self._send([self._frame("close", "processing")])
 
@@ -191,6 +217,7 @@ class ChatSocket:
                 if batch.frames[0]["seq"] > after_seq + 1:
                     await self._send([self._gap_info(key, after_seq, batch.frames[0]["seq"])])
                 await self._send(batch.frames)
+                await self._tracker.observe(key, batch.frames)
                 after_seq = batch.frames[-1]["seq"]
                 in_turn = _still_in_turn(batch.frames, in_turn)
             elif not batch.live:

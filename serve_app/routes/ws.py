@@ -10,8 +10,12 @@ from fastapi import APIRouter, WebSocket
 
 from actors.apps import AppKind
 from actors.errors import RaychatError
-from serve_app.auth import decode_token, token_from
+from serve_app import metrics
+from serve_app.auth import token_from
 from serve_app.chat_socket import ChatSocket, access_app
+from serve_app.principals import authenticate
+from serve_app.telemetry import record_connection_alive
+from storage.records import utcnow
 
 router = APIRouter(tags=["websocket"])
 log = logging.getLogger(__name__)
@@ -44,14 +48,27 @@ async def serve_socket(
     runtime = ws.app.state.runtime
     await ws.accept()
     try:
-        user = decode_token(runtime.config.jwt_secret, token_from(ws.headers, ws.cookies, t))
+        user = await authenticate(runtime, token_from(ws.headers, ws.cookies, t))
         app = await access_app(runtime, user, kind, app_id)
     except RaychatError as exc:
         code = CLOSE_POLICY if exc.code in POLICY_CODES else CLOSE_INTERNAL
         await ws.close(code, exc.message[:120])
         return
+    started = utcnow()
+    metrics.ws_connected(kind)
     try:
         await ChatSocket(ws, runtime, user, app, chat_id or None).serve()
     except Exception:
         log.exception("chat socket failed")
         await ws.close(CLOSE_INTERNAL, "internal error")
+    finally:
+        metrics.ws_disconnected(kind)
+        await record_connection_alive(
+            runtime,
+            user_id=user.user_id,
+            app_id=app.id,
+            app_kind=kind,
+            chat_id=chat_id or None,
+            started=started,
+            ended=utcnow(),
+        )

@@ -1,0 +1,86 @@
+"""Per-socket bookkeeping of the turns a socket started: the rate-limit lease each holds, turn
+metrics, and the `application_process` telemetry event when the turn's `close` frame passes.
+
+Only the socket that asked tracks a turn (other viewers just relay frames). A socket that goes
+away releases its leases: its turns go on, but no longer count against the user's limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from actors.apps import AppKind
+from actors.events import Frame
+from actors.session import SessionKey
+from serve_app import metrics
+from serve_app.limits import TurnLease
+from storage.records import utcnow
+
+TurnDone = Callable[[SessionKey, datetime, datetime], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class _Turn:
+    first_seq: int
+    lease: TurnLease
+    started: datetime = field(default_factory=utcnow)
+    failed: bool = False
+    stop_requested: bool = False
+
+
+class TurnTracker:
+    """Tracks this socket's open turns per chat, oldest first (the enqueue policy may queue
+    several). Used from the socket's event loop only."""
+
+    def __init__(self, kind: AppKind, on_done: TurnDone) -> None:
+        self._kind = kind
+        self._on_done = on_done
+        self._turns: dict[SessionKey, deque[_Turn]] = {}
+        self._background: set[asyncio.Task[None]] = set()
+
+    def started(self, key: SessionKey, first_seq: int, lease: TurnLease) -> None:
+        """A turn this socket asked for was admitted."""
+        self._turns.setdefault(key, deque()).append(_Turn(first_seq, lease))
+        metrics.turn_started(self._kind)
+
+    def stop_requested(self, key: SessionKey) -> None:
+        """This socket asked to stop the chat's running turn."""
+        turns = self._turns.get(key)
+        if turns:
+            turns[0].stop_requested = True
+
+    async def observe(self, key: SessionKey, frames: list[Frame]) -> None:
+        """Account the frames relayed for `key`; ends tracked turns at their `close`."""
+        turns = self._turns.get(key)
+        if not turns:
+            return
+        metrics.tokens_streamed(self._kind, sum(f["type"] == "stream" for f in frames))
+        for frame in frames:
+            if not turns or frame["seq"] is None or frame["seq"] < turns[0].first_seq:
+                continue
+            if frame["category"] == "error":
+                turns[0].failed = True
+            elif frame["type"] == "close":
+                await self._end(key, turns.popleft())
+
+    async def _end(self, key: SessionKey, turn: _Turn) -> None:
+        outcome: metrics.TurnOutcome = (
+            "failed" if turn.failed else "stopped" if turn.stop_requested else "finished"
+        )
+        metrics.turn_ended(self._kind, outcome)
+        await turn.lease.release()
+        task = asyncio.get_running_loop().create_task(self._on_done(key, turn.started, utcnow()))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def release_all(self) -> None:
+        """The socket is closing: give back every lease it holds."""
+        for turns in self._turns.values():
+            for turn in turns:
+                await turn.lease.release()
+        self._turns.clear()
