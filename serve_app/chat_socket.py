@@ -216,8 +216,9 @@ class ChatSocket:
             if batch.frames:
                 if batch.frames[0]["seq"] > after_seq + 1:
                     await self._send([self._gap_info(key, after_seq, batch.frames[0]["seq"])])
-                await self._send(batch.frames)
+                # Account first: once a client sees `close`, the turn's metrics are final.
                 await self._tracker.observe(key, batch.frames)
+                await self._send(batch.frames)
                 after_seq = batch.frames[-1]["seq"]
                 in_turn = _still_in_turn(batch.frames, in_turn)
             elif not batch.live:

@@ -63,7 +63,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("raychat-serve")
     port = free_port()
     secret = "e2e-secret-" + "x" * 32
-    env = {**os.environ, "RAYCHAT_JWT_SECRET": secret, "PYTHONUNBUFFERED": "1"}
+    env = {
+        **os.environ,
+        "RAYCHAT_JWT_SECRET": secret,
+        "PYTHONUNBUFFERED": "1",
+        # The suite asks many times as the demo user; the ask limit itself is tested without
+        # the whole suite racing it (unit and Redis tiers), the turn limit end to end.
+        "RAYCHAT_RATE_ASKS_PER_MINUTE": "1000",
+    }
     env.pop("RAYCHAT_DATABASE_URL", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
