@@ -29,7 +29,7 @@ from serve_app.auth import Principal
 from serve_app.errors import error_frame
 from serve_app.limits import limiter_of
 from serve_app.protocol import ClientFrame, parse_client_frame
-from serve_app.telemetry import record_turn_processed
+from serve_app.telemetry import record_session_created, record_turn_processed
 from serve_app.turn_tracker import TurnTracker
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,7 @@ class ChatSocket:
         self._send_lock = asyncio.Lock()
         self._limiter = limiter_of(ws.app.state)
         self._tracker = TurnTracker(app.kind, self._turn_done)
+        self._announced: set[SessionKey] = set()
 
     async def serve(self) -> None:
         """Watch the initial chat, then receive until disconnect; oversize frames close 1009."""
@@ -149,6 +150,17 @@ class ChatSocket:
             raise
         self._tracker.started(key, first_seq, lease)
         self._start_pump(key, first_seq - 1)
+        if key.persist and key not in self._announced:
+            self._announced.add(key)  # the event is keyed by chat: repeats are harmless
+            self._tracker.run_later(
+                record_session_created(
+                    self._runtime,
+                    user_id=self._user.user_id,
+                    chat_id=key.chat_id,
+                    app_id=key.flow_id,
+                    app_kind=key.kind,
+                )
+            )
 
     async def _turn_done(self, key: SessionKey, started: datetime, ended: datetime) -> None:
         await record_turn_processed(

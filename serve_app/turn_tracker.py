@@ -74,7 +74,11 @@ class TurnTracker:
         )
         metrics.turn_ended(self._kind, outcome)
         await turn.lease.release()
-        task = asyncio.get_running_loop().create_task(self._on_done(key, turn.started, utcnow()))
+        self.run_later(self._on_done(key, turn.started, utcnow()))
+
+    def run_later(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run bookkeeping (telemetry) without holding up the chat."""
+        task = asyncio.get_running_loop().create_task(work)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 

@@ -70,3 +70,22 @@ async def test_a_finished_turn_is_counted(server: Server, alice: Account) -> Non
     frames = await chat_turn(server, alice, flow["id"], uuid.uuid4().hex, "count me")
     assert frames[-1]["type"] == "close"
     assert turns_ended(server) == before + 1
+
+
+async def test_socket_turns_write_telemetry(server: Server, admin: Account, alice: Account) -> None:
+    flow = alice.create_flow()
+    chat_id = uuid.uuid4().hex
+    await chat_turn(server, alice, flow["id"], chat_id, "observe me")
+
+    def chats_of(event_type: str) -> set[str]:
+        events = admin.data(admin.get("/api/v1/audit/telemetry", event_type=event_type, limit=1000))
+        return {json.dumps(e) for e in events if chat_id in json.dumps(e)}
+
+    # Written in the background after the turn: wait for them by polling the API (bounded).
+    for _ in range(100):
+        if all(
+            chats_of(t) for t in ("new_message_session", "application_process", "application_alive")
+        ):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("telemetry events for the chat were not written")
