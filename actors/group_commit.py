@@ -122,21 +122,19 @@ class GroupCommitter:
             return None
 
     async def _next_until(self, deadline: float) -> WriteOp | None:
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
+        # asyncio.timeout_at, not wait_for: no extra Task per awaited op (Python 3.11).
+        if deadline <= asyncio.get_running_loop().time():
             return None
         try:
-            return await asyncio.wait_for(self._queue.get(), remaining)
+            async with asyncio.timeout_at(deadline):
+                return await self._queue.get()
         except TimeoutError:
             return None
 
     async def _flush(self, batch: list[WriteOp]) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        messages = [m for op in batch for m in op.messages]
-        sessions = [s for op in batch for s in op.sessions]
-        telemetry = [t for op in batch for t in op.telemetry]
-        audit = [a for op in batch for a in op.audit]
+        messages, sessions, telemetry, audit = _batch_rows(batch)
         try:
             ids = await self._write(messages, sessions, telemetry, audit)
         except Exception as exc:  # every caller of the batch learns the failure
@@ -144,9 +142,28 @@ class GroupCommitter:
                 if not op.done.done():
                     op.done.set_exception(exc)
             return
-        for op in batch:
+        for op in batch:  # after COMMIT only: an acknowledged id is durable
             if not op.done.done():
                 op.done.set_result([ids[m.row_key] for m in op.messages])
-        rows = sum(op.size for op in batch)
+        rows = len(messages) + len(sessions) + len(telemetry) + len(audit)
         self.flushes.append(FlushStats(len(batch), rows, loop.time() - started))
         del self.flushes[:-100]
+
+
+def _batch_rows(
+    batch: list[WriteOp],
+) -> tuple[list[MessageRecord], list[SessionRecord], list[TelemetryRecord], list[AuditRecord]]:
+    """Every row of a batch, per table, in op order (one pass over the ops)."""
+    messages: list[MessageRecord] = []
+    sessions: list[SessionRecord] = []
+    telemetry: list[TelemetryRecord] = []
+    audit: list[AuditRecord] = []
+    for op in batch:
+        messages += op.messages
+        if op.sessions:
+            sessions += op.sessions
+        if op.telemetry:
+            telemetry += op.telemetry
+        if op.audit:
+            audit += op.audit
+    return messages, sessions, telemetry, audit

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Table, cast, func, update
+from sqlalchemy import Date, String, Table, any_, bindparam, cast, func, update
 from sqlalchemy.dialects import mysql, postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert
@@ -27,10 +27,27 @@ def insert_ignoring_duplicates(dialect: str, table: Table) -> Insert:
     raise ValueError(f"unsupported dialect {dialect}")
 
 
-def returns_inserted_rows(dialect: str) -> bool:
-    """True when a multi-row INSERT ... ON CONFLICT DO NOTHING can RETURNING its new rows
-    (SQLite >= 3.35, PostgreSQL); MySQL reads ids back with one SELECT instead."""
-    return dialect in ("sqlite", "postgresql")
+def upsert_touching(dialect: str, table: Table) -> Insert:
+    """An INSERT of new rows that, for a row whose primary key exists, only sets
+    `update_time` to the new row's (a session that gets a message becomes the newest)."""
+    if dialect in ("sqlite", "postgresql"):
+        insert = sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+        return insert.on_conflict_do_update(
+            index_elements=list(table.primary_key.columns),
+            set_={"update_time": insert.excluded.update_time},
+        )
+    if dialect in ("mysql", "mariadb"):
+        upsert = mysql.insert(table)
+        return upsert.on_duplicate_key_update(update_time=upsert.inserted.update_time)
+    raise ValueError(f"unsupported dialect {dialect}")
+
+
+def chat_id_in(dialect: str, column: ColumnElement[str], values: list[str]) -> ColumnElement[bool]:
+    """`column IN values`. PostgreSQL gets `= ANY(array)`: one statement text for any number of
+    values, so asyncpg prepares it once instead of once per list length."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("chat_ids", values, type_=postgresql.ARRAY(String)))
+    return column.in_(values)
 
 
 def utc_day(column: Any, dialect: str) -> ColumnElement[Any]:

@@ -1,51 +1,24 @@
 """The group-commit write: every table's rows of one batch in one transaction, one multi-row
-statement per table."""
+statement per table (the message insert itself lives in `storage.bulk_insert`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from storage.bulk_insert import insert_messages
 from storage.chat_records import AuditRecord, TelemetryRecord
-from storage.dialect import insert_ignoring_duplicates, returns_inserted_rows
+from storage.dialect import chat_id_in, insert_ignoring_duplicates, upsert_touching
 from storage.records import MessageRecord, SessionRecord, utcnow
 from storage.tables import AuditLog, ChatMessage, MessageSession, TelemetryEvent, table_of
 
 
-def message_values(record: MessageRecord) -> dict[str, Any]:
-    """Column values of a new `chatmessage` row."""
-    now = utcnow()
-    return {
-        "row_key": record.row_key,
-        "client_msg_id": record.client_msg_id,
-        "is_bot": record.is_bot,
-        "message": record.message,
-        "type": record.type,
-        "category": record.category,
-        "intermediate_steps": record.intermediate_steps,
-        "files": record.files,
-        "extra": record.extra,
-        "flow_id": record.flow_id,
-        "chat_id": record.chat_id,
-        "user_id": record.user_id,
-        "source": record.source,
-        "remark": record.remark,
-        "comment": None,
-        "liked": 0,
-        "copied": 0,
-        "solved": 0,
-        "sensitive_status": 1,
-        "create_time": now,
-        "update_time": now,
-    }
-
-
-def session_values(record: SessionRecord) -> dict[str, Any]:
-    """Column values of a new `message_session` row."""
-    now = utcnow()
+def session_values(record: SessionRecord, now: datetime) -> dict[str, Any]:
+    """Column values of a new `message_session` row created at `now`."""
     return {
         "chat_id": record.chat_id,
         "name": record.name,
@@ -104,45 +77,58 @@ class SqlWrites:
         """Insert a batch in one transaction; return `row_key -> id` for every message.
 
         Idempotent: a row whose `row_key` exists is skipped and its existing id returned; a
-        question whose `(chat_id, client_msg_id)` exists maps to the existing row's id.
-        Statements: one INSERT per non-empty table, one session touch, plus (MySQL, or when a
-        row already existed) one id read-back.
+        question whose `(chat_id, client_msg_id)` exists maps to the existing row's id. Every
+        chat that gets a message has its session's `update_time` set to the batch time.
+        Statements: one per non-empty table (the session upsert also touches its chats), plus
+        one touch for chats of messages that came without their session, plus (MySQL, or when
+        a row already existed) one id read-back.
         """
+        now = utcnow()
+        chats = {m.chat_id for m in messages}
         ids: dict[str, int] = {}
         async with self.engine.begin() as conn:
-            dialect = conn.dialect.name
-            if sessions:
-                rows = [session_values(s) for s in _unique_sessions(sessions)]
-                await conn.execute(
-                    insert_ignoring_duplicates(dialect, table_of(MessageSession)), rows
-                )
+            touched = await _write_sessions(conn, sessions, chats, now) if sessions else set()
             if messages:
-                ids = await _insert_messages(conn, messages)
-            if telemetry:
-                events = [_telemetry_values(t) for t in telemetry]
-                await conn.execute(
-                    insert_ignoring_duplicates(dialect, table_of(TelemetryEvent)), events
-                )
-            if audit:
-                entries = [_audit_values(a) for a in audit]
-                await conn.execute(insert_ignoring_duplicates(dialect, table_of(AuditLog)), entries)
-            if messages:
-                await _touch_sessions(conn, {m.chat_id for m in messages})
+                ids = await _insert_messages(conn, messages, now)
+            await _write_events(conn, telemetry, audit)
+            if chats - touched:
+                await _touch_sessions(conn, chats - touched, now)
         return ids
 
 
-async def _insert_messages(
-    conn: AsyncConnection, messages: Sequence[MessageRecord]
-) -> dict[str, int]:
+async def _write_sessions(
+    conn: AsyncConnection, sessions: Sequence[SessionRecord], chats: set[str], now: datetime
+) -> set[str]:
+    """Create missing sessions; the ones whose chat gets a message in this batch are upserted
+    (an existing row only gets `update_time = now`), the others only inserted if missing.
+    Returns the chats whose session was touched this way."""
+    unique = sorted(_unique_sessions(sessions), key=lambda s: s.chat_id)  # one lock order
+    touching = [session_values(s, now) for s in unique if s.chat_id in chats]
+    plain = [session_values(s, now) for s in unique if s.chat_id not in chats]
+    table = table_of(MessageSession)
+    if touching:
+        await conn.execute(upsert_touching(conn.dialect.name, table), touching)
+    if plain:
+        await conn.execute(insert_ignoring_duplicates(conn.dialect.name, table), plain)
+    return {row["chat_id"] for row in touching}
+
+
+async def _write_events(
+    conn: AsyncConnection, telemetry: Sequence[TelemetryRecord], audit: Sequence[AuditRecord]
+) -> None:
     dialect = conn.dialect.name
-    stmt = insert_ignoring_duplicates(dialect, table_of(ChatMessage))
-    values = [message_values(m) for m in messages]
-    ids: dict[str, int] = {}
-    if returns_inserted_rows(dialect):
-        result = await conn.execute(stmt.returning(ChatMessage.row_key, ChatMessage.id), values)
-        ids = {row.row_key: row.id for row in result}
-    else:
-        await conn.execute(stmt, values)
+    if telemetry:
+        events = [_telemetry_values(t) for t in telemetry]
+        await conn.execute(insert_ignoring_duplicates(dialect, table_of(TelemetryEvent)), events)
+    if audit:
+        entries = [_audit_values(a) for a in audit]
+        await conn.execute(insert_ignoring_duplicates(dialect, table_of(AuditLog)), entries)
+
+
+async def _insert_messages(
+    conn: AsyncConnection, messages: Sequence[MessageRecord], now: datetime
+) -> dict[str, int]:
+    ids = await insert_messages(conn, messages, now)
     missing = [m for m in messages if m.row_key not in ids]
     if missing:
         ids.update(await _existing_ids(conn, missing))
@@ -178,12 +164,12 @@ async def _existing_ids(conn: AsyncConnection, records: Sequence[MessageRecord])
     return found
 
 
-async def _touch_sessions(conn: AsyncConnection, chat_ids: Iterable[str]) -> None:
-    # A new message makes its chat the newest in the caller's chat list.
+async def _touch_sessions(conn: AsyncConnection, chat_ids: Iterable[str], now: datetime) -> None:
+    # A new message makes its chat the newest in the caller's chat list. Sorted: one lock order.
     await conn.execute(
         update(MessageSession)
-        .where(MessageSession.chat_id.in_(sorted(chat_ids)))
-        .values(update_time=utcnow())
+        .where(chat_id_in(conn.dialect.name, table_of(MessageSession).c.chat_id, sorted(chat_ids)))
+        .values(update_time=now)
     )
 
 

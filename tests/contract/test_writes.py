@@ -82,3 +82,34 @@ async def test_telemetry_and_audit_inserts_are_idempotent(repo: Repository) -> N
         ("delete_session", "c1", {"why": "test"})
     ]
     assert await repo.list_telemetry("other") == []
+
+
+async def test_new_message_with_its_session_record_moves_its_chat(repo: Repository) -> None:
+    await chat_with(repo, "old", ["a"])
+    await chat_with(repo, "new", ["b"])
+    await repo.bulk_write([message("old", "again")], [session("old", user_id=9)])  # upsert
+    assert [c.session.chat_id for c in await repo.list_chats(1)] == ["old", "new"]
+    row = await repo.get_session("old")
+    assert row is not None and row.user_id == 1  # only update_time changed
+
+
+async def test_session_record_without_a_message_does_not_move_its_chat(repo: Repository) -> None:
+    await chat_with(repo, "old", ["a"])
+    await chat_with(repo, "new", ["b"])
+    await repo.bulk_write([message("new", "c")], [session("old"), session("new")])
+    assert [c.session.chat_id for c in await repo.list_chats(1)] == ["new", "old"]
+    await repo.bulk_write([], [session("old")])
+    assert [c.session.chat_id for c in await repo.list_chats(1)] == ["new", "old"]
+
+
+async def test_large_batch_keeps_row_order_and_retries_map_to_stored_ids(
+    repo: Repository,
+) -> None:
+    rows = [message(f"c{i % 7}", f"m{i}", client_msg_id=f"cm{i}") for i in range(2_500)]
+    ids = await repo.bulk_write(rows, [session(f"c{i}") for i in range(7)])
+    ordered = [ids[r.row_key] for r in rows]
+    assert ordered == sorted(ordered) and len(set(ordered)) == len(rows)
+    asks = [message(r.chat_id, "again", client_msg_id=r.client_msg_id) for r in rows[::100]]
+    again = await repo.bulk_write([*rows[:1_200], *asks], [])
+    assert [again[r.row_key] for r in rows[:1_200]] == ordered[:1_200]
+    assert [again[a.row_key] for a in asks] == ordered[::100]
