@@ -25,8 +25,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.config import SessionConfig, StorageConfig
 from actors.host import SessionHost
-from actors.registry import RayStorageClient, storage_actor
+from actors.registry import storage_actor
 from actors.session import SessionKey
+from actors.storage_client import RayStorageClient
 from serve_app.demo import DEMO_GRAPH
 from storage.records import FlowRecord
 

@@ -246,7 +246,8 @@ def _announce(settings: Settings, base: str, proxy: str, demo: bool) -> None:
 
 def _install_demo(settings: Settings) -> Any:
     # Imported late for the same reason as in `_serve`: Ray must not load before the proxy env.
-    from actors.registry import RayStorageClient, storage_actor
+    from actors.registry import storage_actor
+    from actors.storage_client import RayStorageClient
     from serve_app.demo import install_demo
 
     config = settings.runtime_config()

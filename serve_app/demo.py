@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from actors.registry import RayStorageClient
+from actors.storage_client import RayStorageClient
 from serve_app.access import FLOW_ONLINE
 from serve_app.auth import Principal, issue_token
 from storage.records import AssistantRecord, FlowRecord

@@ -20,7 +20,8 @@ from sqlalchemy import func, select
 
 from actors.config import StorageConfig
 from actors.errors import ChatServiceError, StorageUnavailable
-from actors.registry import RayStorageClient, storage_actor
+from actors.registry import storage_actor
+from actors.storage_client import RayStorageClient
 from storage.db import make_engine
 from storage.records import MessageRecord, SessionRecord
 from storage.tables import ChatMessage

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from actors.config import RuntimeConfig, StorageConfig
-from actors.registry import RayStorageClient
 from actors.session import SessionKey
 from actors.storage_actor import StorageActor
+from actors.storage_client import RayStorageClient
 from serve_app.api import build_api
 from serve_app.principals import ROLE_CACHE
 from serve_app.settings import ApiConfig
