@@ -46,4 +46,6 @@ class RuntimeConfig(BaseModel):
     # in-process stand-ins.
     redis_url: str | None = None
     ws_max_frame_bytes: int = Field(default=1 << 20, ge=1024)
+    # A socket with no frame in either direction for this long is closed (1000, "idle").
+    ws_idle_timeout_s: float = Field(default=300.0, gt=0)
     namespace: str = "raychat"

@@ -33,6 +33,7 @@ from serve_app.telemetry import record_session_created, record_turn_processed
 from serve_app.turn_tracker import TurnTracker
 
 log = logging.getLogger(__name__)
+CLOSE_NORMAL = 1000
 CLOSE_TOO_BIG = 1009
 PUMP_RETRIES = 3
 
@@ -78,6 +79,7 @@ class ChatSocket:
         self._limiter = limiter_of(ws.app.state)
         self._tracker = TurnTracker(app.kind, self._turn_done)
         self._announced: set[SessionKey] = set()
+        self._last_activity = asyncio.get_running_loop().time()
 
     async def serve(self) -> None:
         """Watch the initial chat, then receive until disconnect; oversize frames close 1009."""
@@ -85,8 +87,8 @@ class ChatSocket:
             if self._chat_id is not None:
                 await self._guarded(self._watch_current())
             while True:
-                message = await self._ws.receive()
-                if message["type"] == "websocket.disconnect":
+                message = await self._receive_or_idle()
+                if message is None or message["type"] == "websocket.disconnect":
                     return
                 text = _text_of(message)
                 if len(text.encode()) > self._runtime.config.ws_max_frame_bytes:
@@ -97,6 +99,23 @@ class ChatSocket:
             for pump in self._pumps.values():
                 pump.cancel()
             await self._tracker.release_all()
+
+    async def _receive_or_idle(self) -> MutableMapping[str, Any] | None:
+        """The next client message; None after closing a socket idle (no frame either way)
+        for `ws_idle_timeout_s`. Protocol-level pings are answered by the server itself."""
+        idle_s = self._runtime.config.ws_idle_timeout_s
+        loop = asyncio.get_running_loop()
+        while True:
+            wait_s = self._last_activity + idle_s - loop.time()
+            if wait_s <= 0:
+                await self._ws.close(CLOSE_NORMAL, "idle timeout")
+                return None
+            try:
+                message = await asyncio.wait_for(self._ws.receive(), wait_s)
+            except TimeoutError:
+                continue  # frames sent meanwhile count as activity: re-check the deadline
+            self._last_activity = loop.time()
+            return message
 
     async def _guarded(self, work: Any) -> None:
         try:
@@ -272,6 +291,7 @@ class ChatSocket:
         async with self._send_lock:
             if self._ws.application_state is not WebSocketState.CONNECTED:
                 return
+            self._last_activity = asyncio.get_running_loop().time()
             try:
                 for frame in frames:
                     await self._ws.send_text(json.dumps(frame, ensure_ascii=False))

@@ -52,6 +52,7 @@ class Settings(BaseSettings):
     storage_batch_delay_ms: float = Field(default=5.0, ge=0)
     storage_queue_ops: int = Field(default=10_000, ge=1)
     ws_max_frame_bytes: int = Field(default=1 << 20, ge=1024)
+    ws_idle_timeout_s: float = Field(default=300.0, gt=0)
     allow_registration: bool = True
     password_min_length: int = Field(default=6, ge=1, le=128)
     cookie_secure: bool = False
@@ -88,6 +89,7 @@ class Settings(BaseSettings):
             jwt_secret=self.jwt_secret,
             redis_url=self.redis_url,
             ws_max_frame_bytes=self.ws_max_frame_bytes,
+            ws_idle_timeout_s=self.ws_idle_timeout_s,
             namespace=self.namespace,
         )
 

@@ -70,6 +70,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # The suite asks many times as the demo user; the ask limit itself is tested without
         # the whole suite racing it (unit and Redis tiers), the turn limit end to end.
         "RAYCHAT_RATE_ASKS_PER_MINUTE": "1000",
+        # Short, so the idle close is testable; activity in either direction resets it.
+        "RAYCHAT_WS_IDLE_TIMEOUT_S": "8",
     }
     env.pop("RAYCHAT_DATABASE_URL", None)
     proc = subprocess.Popen(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
@@ -163,3 +164,13 @@ def test_history_validates_query(server: Server) -> None:
         timeout=30,
     )
     assert response.status_code == 422 and response.json()["status_code"] == 422
+
+
+async def test_pings_are_answered_and_idle_sockets_are_closed(server: Server) -> None:
+    async with websockets.connect(ws_url(server, uuid.uuid4().hex), ping_interval=None) as ws:
+        pong = await ws.ping()
+        await asyncio.wait_for(pong, 10)  # protocol-level ping answered
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await asyncio.wait_for(ws.recv(), 60)  # no frames either way: closed as idle
+    assert info.value.rcvd is not None and info.value.rcvd.code == 1000
+    assert "idle" in info.value.rcvd.reason
