@@ -1,0 +1,143 @@
+"""`serve deploy serve_config.yaml` on a Ray cluster started with `ray start` (as cluster.yaml
+does), HAProxy mode: the deployed app answers /health, REST and a WebSocket chat turn."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+import yaml
+
+from serve_app.auth import Principal, issue_token
+from tests.conftest import demo_graph
+
+ROOT = Path(__file__).resolve().parents[2]
+SECRET = "deploy-test-secret-" + "z" * 32
+pytestmark = pytest.mark.timeout(300)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(check: object, seconds: float, what: str) -> None:
+    """Poll an external process's readiness (bounded); not used to order our own events."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except (httpx.HTTPError, OSError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"{what} not ready within {seconds:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    work = tmp_path_factory.mktemp("serve-deploy")
+    http_port, gcs_port, dash_port = free_port(), free_port(), free_port()
+    config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
+    config["http_options"] = {"host": "127.0.0.1", "port": http_port}
+    app = config["applications"][0]
+    # The checked-in file's backends are production services; here: SQLite in the test's dir,
+    # the machine's Redis, a namespace of its own.
+    app["args"].update(
+        database_url=f"sqlite:///{work / 'chat.db'}",
+        namespace=f"raychat-deploy-{uuid.uuid4().hex[:6]}",
+    )
+    (work / "serve_config.yaml").write_text(yaml.safe_dump(config))
+    haproxy = tempfile.mkdtemp(prefix="rc-", dir="/tmp")
+    env = {
+        **os.environ,
+        "RAY_AUTH_MODE": "disabled",
+        "RAY_SERVE_ENABLE_HA_PROXY": "1",
+        "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
+        "RAYCHAT_JWT_SECRET": SECRET,
+        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{haproxy}/haproxy.cfg",
+        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{haproxy}/admin.sock",
+        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": haproxy,
+        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{haproxy}/server-state",
+        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{haproxy}/metrics.sock",
+        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
+        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+    }
+    head = subprocess.Popen(
+        [
+            "ray",
+            "start",
+            "--head",
+            f"--port={gcs_port}",
+            f"--dashboard-port={dash_port}",
+            "--include-dashboard=true",
+            "--disable-usage-stats",
+            "--block",
+        ],
+        cwd=work,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    dashboard = f"http://127.0.0.1:{dash_port}"
+    try:
+        wait_until(
+            lambda: httpx.get(f"{dashboard}/api/version").status_code == 200, 120, "Ray dashboard"
+        )
+        subprocess.run(
+            ["serve", "deploy", str(work / "serve_config.yaml"), "-a", dashboard],
+            cwd=work,
+            env=env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+        base = f"http://127.0.0.1:{http_port}"
+        wait_until(lambda: httpx.get(f"{base}/health").status_code == 200, 180, "raychat")
+        yield base
+    finally:
+        subprocess.run(
+            ["serve", "shutdown", "-a", dashboard, "-y"],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        head.send_signal(signal.SIGTERM)
+        try:
+            head.wait(120)
+        except subprocess.TimeoutExpired:
+            head.kill()
+
+
+async def test_deployed_app_serves_rest_and_chat(deployed: str) -> None:
+    token = issue_token(SECRET, Principal(7, "deployer"))
+    headers = {"Authorization": f"Bearer {token}"}
+    with httpx.Client(base_url=deployed, headers=headers, timeout=30) as http:
+        created = http.post("/api/v1/flows", json={"name": "deployed", "data": demo_graph()})
+        assert created.status_code == 200, created.text
+        flow_id = created.json()["data"]["id"]
+        assert http.patch(f"/api/v1/flows/{flow_id}", json={"status": 2}).status_code == 200
+    ws_url = deployed.replace("http", "ws", 1)
+    chat_id = uuid.uuid4().hex
+    async with websockets.connect(
+        f"{ws_url}/api/v1/chat/chat/{flow_id}?t={token}&chat_id={chat_id}"
+    ) as ws:
+        await ws.send(json.dumps({"inputs": {"input": "deployed hello"}}))
+        frames = []
+        while not frames or frames[-1]["type"] != "close":
+            frames.append(json.loads(await ws.recv()))
+    assert frames[-2]["message"] == "echo(0): deployed hello"
+    assert isinstance(frames[-2]["message_id"], int)
