@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
+from serve_app.accounts_cli import create_user_command
 from serve_app.auth import Principal, issue_token
 from serve_app.settings import Settings
 from storage import make_engine
@@ -54,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--admin", action="store_true")
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--database-url")
+    user = commands.add_parser("user", help="create an account (e.g. the first admin)")
+    user.add_argument("--user-name", required=True)
+    user.add_argument("--password", required=True)
+    user.add_argument("--admin", action="store_true")
+    user.add_argument("--database-url")
     return parser
 
 
@@ -80,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "migrate":
         return _migrate(settings)
+    if args.command == "user":
+        url = settings.absolute_database_url()
+        return create_user_command(url, args.user_name, args.password, args.admin)
     return _serve(settings, demo=args.demo)
 
 
