@@ -55,7 +55,7 @@ def run_server(mode: str, port: int) -> None:
     import ray
     from ray import serve
 
-    ray.init(include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, log_to_driver=False)
     serve.start(http_options={"host": "127.0.0.1", "port": port})
 
     class Bench:

@@ -94,7 +94,7 @@ def main() -> None:
     parser.add_argument("--dedicated", type=int, default=16)
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
+    ray.init(address="local", include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     with tempfile.TemporaryDirectory() as tmp:
         storage = storage_actor(StorageConfig(database_url=f"sqlite:///{tmp}/bench.db"), NAMESPACE)
         ray.get(

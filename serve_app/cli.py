@@ -202,7 +202,9 @@ def _serve(settings: Settings, demo: bool) -> int:
 
     started_ray = settings.ray_address is None
     ray.init(
-        address=settings.ray_address,
+        # "local" always starts a new cluster: a bare ray.init() would join whatever cluster a
+        # `ray start` on this machine last recorded in /tmp/ray, even a dead one.
+        address=settings.ray_address or "local",
         include_dashboard=settings.dashboard,
         namespace=settings.namespace,
         log_to_driver=False,

@@ -24,7 +24,7 @@ from tests.conftest import demo_graph, flow_record
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if not ray.is_initialized():
-        ray.init(include_dashboard=False, log_to_driver=False)
+        ray.init(address="local", include_dashboard=False, log_to_driver=False)
     db: Path = tmp_path_factory.mktemp("ray-sessions") / "chat.db"
     config = RuntimeConfig(
         storage=StorageConfig(database_url=f"sqlite:///{db}"),
