@@ -63,14 +63,20 @@ def storage_actor(config: StorageConfig, namespace: str) -> Any:
     )
 
 
-def session_host(
-    index: int, config: SessionConfig, storage: Any, namespace: str, redis_url: str | None = None
+def _host(
+    name: str,
+    config: SessionConfig,
+    storage: Any,
+    namespace: str,
+    redis_url: str | None,
+    dedicated: bool,
+    resources: dict[str, Any],
 ) -> Any:
-    """Session host `index`'s handle, created if it does not exist yet."""
+    """A session host's handle, created if it does not exist yet (detached, restarted by Ray)."""
     return (
         ray.remote(_RaySessionHost)
         .options(
-            name=f"{HOST_PREFIX}-{index}",
+            name=name,
             namespace=namespace,
             get_if_exists=True,
             lifetime="detached",
@@ -79,10 +85,18 @@ def session_host(
             # from storage there) instead of failing.
             max_task_retries=-1,
             max_concurrency=config.host_max_concurrency,
-            num_cpus=0,
+            **resources,
         )
-        .remote(config, storage, False, redis_url)
+        .remote(config, storage, dedicated, redis_url)
     )
+
+
+def session_host(
+    index: int, config: SessionConfig, storage: Any, namespace: str, redis_url: str | None = None
+) -> Any:
+    """Shared session host `index` (no CPU reserved: sessions are mostly waiting on I/O)."""
+    name = f"{HOST_PREFIX}-{index}"
+    return _host(name, config, storage, namespace, redis_url, False, {"num_cpus": 0})
 
 
 def _exit() -> None:
@@ -105,22 +119,8 @@ def dedicated_host(
 ) -> Any:
     """The dedicated Ray actor of one session, created with the flow's resources if missing."""
     assert key.dedicated is not None
-    return (
-        ray.remote(_RaySessionHost)
-        .options(
-            name=dedicated_name(key),
-            namespace=namespace,
-            get_if_exists=True,
-            lifetime="detached",
-            max_restarts=-1,
-            # Calls made while a host restarts wait for the new incarnation (sessions rebuild
-            # from storage there) instead of failing.
-            max_task_retries=-1,
-            max_concurrency=config.host_max_concurrency,
-            **ray_options(key.dedicated),
-        )
-        .remote(config, storage, True, redis_url)
-    )
+    resources = ray_options(key.dedicated)
+    return _host(dedicated_name(key), config, storage, namespace, redis_url, True, resources)
 
 
 def host_index(key: SessionKey, hosts: int) -> int:
