@@ -34,6 +34,9 @@ from serve_app.turn_tracker import TurnTracker
 
 log = logging.getLogger(__name__)
 CLOSE_NORMAL = 1000
+# How long a socket opened on a chat waits for a first frame (possibly a `resume`) before it
+# starts relaying that chat's new frames (none is lost: relaying starts at the connect point).
+DEFER_RELAY_S = 0.5
 CLOSE_TOO_BIG = 1009
 PUMP_RETRIES = 3
 
@@ -79,13 +82,15 @@ class ChatSocket:
         self._limiter = limiter_of(ws.app.state)
         self._tracker = TurnTracker(app.kind, self._turn_done)
         self._announced: set[SessionKey] = set()
+        self._deferred: tuple[SessionKey, int] | None = None
+        self._deferred_timer: asyncio.TimerHandle | None = None
         self._last_activity = asyncio.get_running_loop().time()
 
     async def serve(self) -> None:
         """Watch the initial chat, then receive until disconnect; oversize frames close 1009."""
         try:
             if self._chat_id is not None:
-                await self._guarded(self._watch_current())
+                await self._guarded(self._watch_deferred())
             while True:
                 message = await self._receive_or_idle()
                 if message is None or message["type"] == "websocket.disconnect":
@@ -96,6 +101,8 @@ class ChatSocket:
                     return
                 await self._guarded(self._on_text(text))
         finally:
+            if self._deferred_timer is not None:
+                self._deferred_timer.cancel()
             for pump in self._pumps.values():
                 pump.cancel()
             await self._tracker.release_all()
@@ -125,12 +132,15 @@ class ChatSocket:
 
     async def _on_text(self, text: str) -> None:
         frame = parse_client_frame(text)
-        if await self._switch(frame):
+        switched = await self._switch(frame)
+        if frame.action == "resume":
+            await self._resume(frame)  # it decides where relaying starts
+            return
+        self._start_deferred()
+        if switched:
             await self._watch_current()
         if frame.action == "stop":
             await self._stop()
-        elif frame.action == "resume":
-            await self._resume(frame)
         elif frame.clear_history:
             await self._runtime.clear_context(self._key(), self._user.user_id)
         elif frame.is_ask:
@@ -149,6 +159,26 @@ class ChatSocket:
         app = self._app
         chat_id, persist = (self._chat_id, True) if self._chat_id else (self._preview_id, False)
         return SessionKey(app.id, chat_id, persist, app.kind, dedicated=app.dedicated)
+
+    async def _watch_deferred(self) -> None:
+        """Authorize and activate the connection's chat now, but start relaying it only at the
+        client's first frame (or after a short grace): if that frame is a `resume`, relaying
+        starts at the client's `last_seq` instead, so nothing arrives twice or out of order."""
+        key = self._key()
+        point = await self._runtime.watch(key, self._user.user_id)
+        self._deferred = (key, point.newest_seq)
+        self._deferred_timer = asyncio.get_running_loop().call_later(
+            DEFER_RELAY_S, self._start_deferred
+        )
+
+    def _start_deferred(self) -> None:
+        if self._deferred_timer is not None:
+            self._deferred_timer.cancel()
+            self._deferred_timer = None
+        if self._deferred is not None:
+            key, after = self._deferred
+            self._deferred = None
+            self._start_pump(key, after)
 
     async def _watch_current(self) -> None:
         key = self._key()
@@ -202,6 +232,9 @@ class ChatSocket:
             raise InvalidInput("resume needs chat_id and last_seq")
         key = self._key()
         point = await self._runtime.watch(key, self._user.user_id)
+        if self._deferred is not None and self._deferred[0] == key:
+            self._deferred = None  # this resume decides where relaying the chat starts
+        self._start_deferred()
         pump = self._pumps.pop(key, None)
         if pump is not None:
             pump.cancel()

@@ -86,7 +86,8 @@ async def test_two_sockets_on_one_chat_both_get_every_frame(server: Server) -> N
 
 
 async def test_resume_after_reconnect_replays_missed_frames(server: Server) -> None:
-    flow_id = await put_flow(server, demo_graph(tokens_per_second=100, answer_tokens=60))
+    # Fast tokens: frames keep arriving while the second socket connects and resumes.
+    flow_id = await put_flow(server, demo_graph(tokens_per_second=400, answer_tokens=200))
     chat_id = uuid.uuid4().hex
     async with websockets.connect(url(server, flow_id, chat_id)) as ws:
         await ws.send(json.dumps({"inputs": {"input": "keep going"}}))
