@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import select
 import uuid
@@ -109,6 +110,13 @@ async def test_frames_outlive_a_host_restart_in_the_archive(redis_runtime: Runti
     await runtime.storage.put_flow(flow)
     key = SessionKey(flow.id, uuid.uuid4().hex)
     before = await turn(runtime, key, "remember the frames")
+    # The archive is written in the background: wait (bounded) until it holds the whole turn,
+    # so the kill below tests recovery, not a race with the archiver.
+    for _ in range(200):
+        archived = await runtime.archived_frames(key, before[0]["seq"], before[-1]["seq"])
+        if archived == before:
+            break
+        await asyncio.sleep(0.01)
     host = runtime.host_for(key)
     old_pid = await host.__ray_call__.remote(lambda _self: os.getpid())
     exited = os.pidfd_open(old_pid)
