@@ -84,6 +84,15 @@ class SessionHost:
         session = self._sessions.get(key)
         return False if session is None else session.stop(user_id)
 
+    async def refresh_context(self, key: SessionKey) -> bool:
+        """A live session re-reads its model context before its next turn; False when the
+        session is not live (its next activation reads storage anyway)."""
+        session = self._sessions.get(key)
+        if session is None:
+            return False
+        session.mark_context_stale()
+        return True
+
     async def clear_context(self, key: SessionKey, user_id: int) -> int | None:
         """Empty the chat's model context for the next turn; returns the divider row id."""
         return await (await self._session(key)).clear_context(user_id)

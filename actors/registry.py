@@ -194,18 +194,32 @@ class Runtime:
                 return 0
         return int(await call_actor(handle.live_sessions.remote()))
 
-    async def drop_if_live(self, key: SessionKey) -> bool:
-        """Like `drop`, but never creates a dedicated host just to find it empty (that would
-        start a Ray actor with the flow's resources): a missing one is simply not live."""
+    async def _live_host(self, key: SessionKey) -> Any | None:
+        """The host that may hold `key`, without creating a dedicated host just to find it
+        empty (that would start a Ray actor with the flow's resources)."""
         if key.dedicated is None:
-            return await self.drop(key)
+            return self.host_for(key)
         try:
-            handle = await asyncio.to_thread(
+            return await asyncio.to_thread(
                 ray.get_actor, dedicated_name(key), namespace=self.config.namespace
             )
         except ValueError:
+            return None
+
+    async def drop_if_live(self, key: SessionKey) -> bool:
+        """Like `drop`, but a missing dedicated host is simply not live."""
+        host = await self._live_host(key)
+        if host is None:
             return False
-        return await call_actor(handle.drop.remote(key))  # type: ignore[no-any-return]
+        return await call_actor(host.drop.remote(key))  # type: ignore[no-any-return]
+
+    async def refresh_context_if_live(self, key: SessionKey) -> bool:
+        """Make a live session rebuild its model context before its next turn (stored messages
+        changed over REST). False when it is not live."""
+        host = await self._live_host(key)
+        if host is None:
+            return False
+        return await call_actor(host.refresh_context.remote(key))  # type: ignore[no-any-return]
 
     async def actor_names(self) -> list[str]:
         """Names of raychat's named actors in its namespace (for the monitor page)."""

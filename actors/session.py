@@ -112,6 +112,7 @@ class SessionActor:
         self._stopping = False
         self._queued: deque[tuple[Ask, str]] = deque()
         self._seen: OrderedDict[str, int] = OrderedDict()
+        self._context_stale = False
 
     # -- state machine -----------------------------------------------------------------------
     def _check_move(self, target: SessionState) -> None:
@@ -256,6 +257,9 @@ class SessionActor:
         emitter = TurnEmitter(self.frames, self.key.flow_id, self.key.chat_id, ask.user_id)
         try:
             app = await self._refresh_app()
+            if self._context_stale:  # messages changed outside turns (REST edits)
+                self._context_stale = False
+                self._context = await self._load_context()
             recorder = TurnRecorder(
                 self._storage, app.info, self.key.chat_id, ask.user_id, self.key.persist
             )
@@ -319,6 +323,11 @@ class SessionActor:
             self._stopping = True
             self._task.cancel()
         return True
+
+    def mark_context_stale(self) -> None:
+        """Stored messages changed outside this session's turns: rebuild the model context from
+        storage before the next turn (not now: a running turn keeps the context it started with)."""
+        self._context_stale = True
 
     async def clear_context(self, user_id: int) -> int | None:
         """Empty the model context for the next turn; stored history stays.

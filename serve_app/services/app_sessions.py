@@ -80,3 +80,17 @@ async def do_retire_sessions(
     events = tuple(session_deleted_event(user_id, s.chat_id) for s in sessions)
     if events:
         await record_audit(runtime, telemetry=events)
+
+
+async def do_refresh_live_context(runtime: Runtime, chat_id: str) -> None:
+    """Messages of `chat_id` changed over REST: its live session actor (if any) rebuilds its
+    model context before its next turn. Best effort: a host that cannot be reached is logged
+    (the session reads storage again on its next activation anyway)."""
+    session = await runtime.storage.get_session(chat_id)
+    if session is None:
+        return
+    key = session_key(session, await dedicated_resources(runtime, session))
+    try:
+        await runtime.refresh_context_if_live(key)
+    except RaychatError as exc:
+        log.warning("could not refresh session %s: %s", key.text, exc.message)

@@ -10,6 +10,7 @@ from serve_app.access import AppRecord, access_app_for_chat, access_chat_by_id, 
 from serve_app.audit_log import audit_entry, record_audit
 from serve_app.auth import Principal
 from serve_app.schemas.chats import MessageCreate, MessageUpdate
+from serve_app.services.app_sessions import do_refresh_live_context
 from serve_app.telemetry import SOURCE_API, session_created_event
 from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.records import FlowRecord, MessageRecord, MessageRow, SessionRecord
@@ -73,6 +74,8 @@ async def do_insert_messages(
     ids = await runtime.storage.submit(records, created)
     rows = await runtime.storage.get_messages(ids)
     await _record_insert(runtime, user, body, ids, bool(created), app)
+    if session is not None:
+        await do_refresh_live_context(runtime, body.chat_id)
     return rows
 
 
@@ -105,6 +108,7 @@ async def do_update_message(
     message = await access_message_by_id(runtime, user, message_id, write=True)
     if not await runtime.storage.update_message(message_id, body.message, body.category):
         raise NotFound("This message does not exist", message_id=message_id)
+    await do_refresh_live_context(runtime, message.chat_id)
     await record_audit(
         runtime,
         audit_entry(user.user_id, "message.update", "message", message_id, chat_id=message.chat_id),
@@ -116,6 +120,7 @@ async def do_delete_message(runtime: Runtime, user: Principal, message_id: int) 
     message = await access_message_by_id(runtime, user, message_id, write=True)
     if not await runtime.storage.delete_message(message_id):
         raise NotFound("This message does not exist", message_id=message_id)
+    await do_refresh_live_context(runtime, message.chat_id)
     await record_audit(
         runtime,
         audit_entry(user.user_id, "message.delete", "message", message_id, chat_id=message.chat_id),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import uuid
 
 import pytest
 
@@ -12,6 +13,7 @@ from actors.events import Frame
 from actors.host import SessionHost
 from actors.session import Ask, SessionActor, SessionKey
 from actors.storage_actor import StorageActor
+from storage.records import MessageRecord
 from tests.conftest import demo_graph, flow_record
 
 FLOW = "f" * 32
@@ -192,3 +194,34 @@ async def test_sessions_of_a_host_share_a_stateless_app(storage: StorageActor) -
     assert three._app is not four._app  # the script position is per session
     frames = await full_turn(four, "x")
     assert frames[-2]["message"] == "a"  # four's script starts at its own beginning
+
+
+async def test_stored_messages_changed_outside_turns_reach_the_next_turn(
+    storage: StorageActor,
+) -> None:
+    await storage.put_flow(flow_record(FLOW, demo_graph()))
+    host = SessionHost(SessionConfig(), storage)
+    key = SessionKey(FLOW, "edited-chat")
+    await host.start_turn(key, ask("one"))
+    session = await host._session(key)
+    await session.wait_turn()
+    extra = [
+        MessageRecord(
+            row_key=uuid.uuid4().hex,
+            chat_id="edited-chat",
+            flow_id=FLOW,
+            user_id=1,
+            is_bot=bot,
+            message=text,
+            type="end" if bot else "human",
+            category="answer" if bot else "question",
+        )
+        for text, bot in (("inserted question", False), ("inserted answer", True))
+    ]
+    await storage.submit(extra)  # what POST /chat/chat/message does
+    assert await host.refresh_context(key) is True
+    first = await host.start_turn(key, ask("two"))
+    await session.wait_turn()
+    answer = [f for f in session.frames.read_after(first - 1) if f["category"] == "answer"][-1]
+    assert answer["message"] == "echo(4): two"
+    assert await host.refresh_context(SessionKey(FLOW, "not-live")) is False

@@ -69,3 +69,18 @@ async def test_two_chats_run_concurrently_on_one_socket(server: Server, alice: A
     # Concurrent, not one after the other: the second chat streamed before the first closed.
     first_closed = arrivals.index((first, "close"))
     assert (second, "stream") in arrivals[:first_closed]
+
+
+async def test_messages_inserted_over_rest_reach_the_live_sessions_context(
+    server: Server, alice: Account
+) -> None:
+    flow = alice.create_flow()
+    chat_id = uuid.uuid4().hex
+    url = f"{server.ws_base}/api/v1/chat/chat/{flow['id']}?t={alice.token}&chat_id={chat_id}"
+    async with websockets.connect(url) as ws:
+        await ws.send(json.dumps({"inputs": {"input": "one"}}))
+        await frames_until_close(ws, chat_id)
+        alice.insert(flow["id"], chat_id, "inserted question", "inserted answer")
+        await ws.send(json.dumps({"inputs": {"input": "two"}}))
+        frames = await frames_until_close(ws, chat_id)
+    assert frames[-2]["message"] == "echo(4): two"
