@@ -51,9 +51,14 @@ class FakeRuntime:
     config: RuntimeConfig
     storage: RayStorageClient
     dropped: list[SessionKey] = field(default_factory=list)
+    refreshed: list[SessionKey] = field(default_factory=list)
 
     async def drop_if_live(self, key: SessionKey) -> bool:
         self.dropped.append(key)
+        return False
+
+    async def refresh_context_if_live(self, key: SessionKey) -> bool:
+        self.refreshed.append(key)
         return False
 
     async def live_sessions(self) -> dict[int, int]:
