@@ -34,9 +34,7 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         namespace=f"raychat-test-{uuid.uuid4().hex[:8]}",
     )
     yield Runtime(config)
-    for name in ray.util.list_named_actors(all_namespaces=True):
-        if name["namespace"] == config.namespace:
-            ray.kill(ray.get_actor(name["name"], namespace=config.namespace))
+    ray.shutdown()  # each module gets its own cluster; none lingers under later tests
 
 
 async def turn(runtime: Runtime, key: SessionKey, text: str) -> list[Frame]:

@@ -75,6 +75,20 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
     }
+    # Every listener on a free port: other clusters (the e2e server, in-process test clusters)
+    # may be running on this machine and hold Ray's default ports.
+    ports = [
+        f"--{name}={free_port()}"
+        for name in (
+            "node-manager-port",
+            "object-manager-port",
+            "metrics-export-port",
+            "dashboard-agent-listen-port",
+            "dashboard-agent-grpc-port",
+            "runtime-env-agent-port",
+            "ray-client-server-port",
+        )
+    ]
     head = subprocess.Popen(
         [
             "ray",
@@ -82,6 +96,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "--head",
             f"--port={gcs_port}",
             f"--dashboard-port={dash_port}",
+            *ports,
             "--include-dashboard=true",
             "--disable-usage-stats",
             "--block",

@@ -37,6 +37,7 @@ def ray_cluster() -> Iterator[None]:
     if not ray.is_initialized():
         ray.init(address="local", include_dashboard=False, log_to_driver=False)
     yield
+    ray.shutdown()  # each module gets its own cluster; none lingers under later tests
 
 
 def _row(chat_id: str, key: str) -> MessageRecord:
