@@ -185,8 +185,22 @@ def _isolate_haproxy() -> None:
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{base}/metrics.sock",
         "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+        **direct_ingress_ports(),
     }.items():
         os.environ.setdefault(name, value)
+
+
+def direct_ingress_ports(width: int = 20) -> dict[str, str]:
+    """A port block of its own for this server's replicas. Serve's default block (30000+) is
+    per machine: a second server's HAProxy could health-check and route to the first server's
+    replica on the same port. The block starts at a port the OS just called free."""
+    base = min(_free_port(), 65535 - 2 * width)
+    return {
+        "RAY_SERVE_DIRECT_INGRESS_MIN_HTTP_PORT": str(base),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_HTTP_PORT": str(base + width - 1),
+        "RAY_SERVE_DIRECT_INGRESS_MIN_GRPC_PORT": str(base + width),
+        "RAY_SERVE_DIRECT_INGRESS_MAX_GRPC_PORT": str(base + 2 * width - 1),
+    }
 
 
 def _serve(settings: Settings, demo: bool) -> int:

@@ -1,5 +1,10 @@
 """`serve deploy serve_config.yaml` on a Ray cluster started with `ray start` (as cluster.yaml
-does), HAProxy mode: the deployed app answers /health, REST and a WebSocket chat turn."""
+does), HAProxy mode: the deployed app answers /health, REST and a WebSocket chat turn.
+
+This tier runs before tests/e2e (pytest orders folders by name) on purpose: with the e2e tier's
+`raychat serve` alive on the same machine, requests to this cluster's HTTP port were answered by
+the *other* server's app (seen in 3 of ~6 combined runs; see the issue note). One Serve
+deployment per machine is the supported shape; this test keeps to it."""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import websockets
 import yaml
 
 from serve_app.auth import Principal, issue_token
+from serve_app.cli import direct_ingress_ports
 from tests.conftest import demo_graph
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,6 +80,8 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{haproxy}/metrics.sock",
         "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
+        # Its replicas must not share ports with the e2e server's (see raychat serve).
+        **direct_ingress_ports(),
     }
     # Every listener on a free port: other clusters (the e2e server, in-process test clusters)
     # may be running on this machine and hold Ray's default ports.
