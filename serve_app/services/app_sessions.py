@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-from actors.apps import AppKind
+from actors.apps import FLOW_TYPE_ASSISTANT, AppKind
 from actors.errors import RaychatError
 from actors.placement import Resources, placement_of
 from actors.registry import Runtime
@@ -19,7 +19,6 @@ from storage.chat_records import SessionFilter, SessionRow
 log = logging.getLogger(__name__)
 PAGE = 500
 DROP_CONCURRENCY = 32
-FLOW_TYPE_ASSISTANT = 5
 
 
 async def live_sessions_of_app(runtime: Runtime, app_id: str) -> list[SessionRow]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from actors.apps import FLOW_TYPE_ASSISTANT, FLOW_TYPE_FLOW
 from actors.errors import Conflict, InvalidInput, NotFound
 from actors.registry import Runtime
 from serve_app.access import AppRecord, access_app_for_chat, access_chat_by_id, access_message_by_id
@@ -14,9 +15,6 @@ from serve_app.services.app_sessions import do_refresh_live_context
 from serve_app.telemetry import SOURCE_API, session_created_event
 from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.records import FlowRecord, MessageRecord, MessageRow, SessionRecord
-
-FLOW_TYPE_FLOW = 1
-FLOW_TYPE_ASSISTANT = 5
 
 
 def _flow_type(app: AppRecord) -> int:
