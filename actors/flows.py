@@ -90,22 +90,23 @@ def _parse(graph: Any) -> _Graph:
 
 
 def _check_acyclic(graph: _Graph) -> None:
-    state: dict[str, int] = {}
-
-    def visit(node_id: str) -> None:
-        state[node_id] = 1
-        for source, target in graph.edges:
-            if source != node_id:
-                continue
-            if state.get(target) == 1:
-                raise _fail(target, "the graph has a cycle")
-            if target not in state:
-                visit(target)
-        state[node_id] = 2
-
-    for node_id in graph.nodes:
-        if node_id not in state:
-            visit(node_id)
+    """Kahn's algorithm over an adjacency map: O(nodes + edges), no recursion."""
+    successors: dict[str, list[str]] = {node_id: [] for node_id in graph.nodes}
+    indegree = dict.fromkeys(graph.nodes, 0)
+    for source, target in graph.edges:
+        successors[source].append(target)
+        indegree[target] += 1
+    ready = [node_id for node_id, degree in indegree.items() if degree == 0]
+    seen = 0
+    while ready:
+        node_id = ready.pop()
+        seen += 1
+        for target in successors[node_id]:
+            indegree[target] -= 1
+            if indegree[target] == 0:
+                ready.append(target)
+    if seen < len(indegree):
+        raise _fail(next(n for n, d in indegree.items() if d > 0), "the graph has a cycle")
 
 
 def _optional_single(graph: _Graph, node_type: str) -> dict[str, Any] | None:
@@ -147,7 +148,17 @@ def _with_retrieval(
 
 
 def _template_variables(template: str) -> set[str]:
-    return {name for _, name, _, _ in Formatter().parse(template) if name}
+    """The `{name}` fields of `template`; a format spec or conversion (`{input:>999999}`,
+    `{input!r}`) is refused: padding specs blow a prompt up to any size (API.md §6a)."""
+    names: set[str] = set()
+    for _, name, spec, conversion in Formatter().parse(template):
+        if name is None:
+            continue
+        if spec or conversion:
+            raise ValueError(f"template field {{{name}}} has a format spec or conversion")
+        if name:
+            names.add(name)
+    return names
 
 
 def _build_prompt(
@@ -156,9 +167,12 @@ def _build_prompt(
     params = prompt_node["params"] if prompt_node else {}
     system = str(params.get("system", ""))
     template = str(params.get("template", "{" + input_key + "}"))
-    missing = (_template_variables(system) | _template_variables(template)) - provided
+    node_id = prompt_node["id"] if prompt_node else None
+    try:
+        missing = (_template_variables(system) | _template_variables(template)) - provided
+    except ValueError as exc:
+        raise _fail(node_id, str(exc)) from None
     if missing:
-        node_id = prompt_node["id"] if prompt_node else None
         raise _fail(node_id, f"prompt variable(s) {sorted(missing)} are not provided by any node")
     messages: list[Any] = [("system", system)] if system else []
     if with_memory:

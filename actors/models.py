@@ -32,14 +32,23 @@ from pydantic import Field, PrivateAttr, SecretStr
 
 from actors.errors import FlowInvalid
 
-_TOKEN = re.compile(r"\s*\S+")
+# Words only: `\S+` matches in one linear scan. `\s*\S+` with `findall` re-scans every
+# whitespace run from each of its positions (quadratic: a question of spaces froze a host).
+_WORD = re.compile(r"\S+")
+# The most tokens a model param may ask for (`answer_tokens`, `max_tokens`): API.md §6a.
+MAX_MODEL_TOKENS = 100_000
 PROVIDERS = ("demo", "openai", "ollama")
 DEMO_MODELS = ("echo", "script")
 
 
 def split_tokens(text: str) -> list[str]:
     """Demo tokens: each word with its leading whitespace, so `"".join(tokens) == text.strip()`."""
-    return _TOKEN.findall(text)
+    tokens: list[str] = []
+    end = 0
+    for match in _WORD.finditer(text):
+        tokens.append(text[end : match.end()])
+        end = match.end()
+    return tokens
 
 
 class DemoModelError(RuntimeError):
@@ -251,6 +260,8 @@ def params_problem(params: dict[str, Any]) -> str | None:
             return f"{name!r} must be an integer"
         if value is not None and value < least:
             return f"{name!r} must be at least {least}"
+        if value is not None and name != "max_retries" and value > MAX_MODEL_TOKENS:
+            return f"{name!r} must be at most {MAX_MODEL_TOKENS}"
     for name in _TEXT_PARAMS:
         if params.get(name) is not None and not isinstance(params[name], str):
             return f"{name!r} must be a string"
