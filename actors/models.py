@@ -42,7 +42,7 @@ DEMO_MODELS = ("echo", "script")
 
 
 def split_tokens(text: str) -> list[str]:
-    """Demo tokens: each word with its leading whitespace, so `"".join(tokens) == text.strip()`."""
+    """Demo tokens: each word with its leading whitespace, so `"".join(tokens) == text.rstrip()`."""
     tokens: list[str] = []
     end = 0
     for match in _WORD.finditer(text):
@@ -242,7 +242,12 @@ def _invalid(node_id: str, reason: str) -> FlowInvalid:
 
 
 _NUMBER_PARAMS = ("temperature", "tokens_per_second")
-_COUNT_PARAMS = {"max_tokens": 1, "max_retries": 0, "answer_tokens": 1}
+# name -> (least, most); None: no upper bound.
+_COUNT_PARAMS: dict[str, tuple[int, int | None]] = {
+    "max_tokens": (1, MAX_MODEL_TOKENS),
+    "max_retries": (0, None),
+    "answer_tokens": (1, MAX_MODEL_TOKENS),
+}
 _TEXT_PARAMS = ("model", "base_url", "api_key_env")
 
 
@@ -254,14 +259,14 @@ def params_problem(params: dict[str, Any]) -> str | None:
             return f"{name!r} must be a number"
         if value is not None and value < 0:
             return f"{name!r} must not be negative"
-    for name, least in _COUNT_PARAMS.items():
+    for name, (least, most) in _COUNT_PARAMS.items():
         value = params.get(name)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             return f"{name!r} must be an integer"
         if value is not None and value < least:
             return f"{name!r} must be at least {least}"
-        if value is not None and name != "max_retries" and value > MAX_MODEL_TOKENS:
-            return f"{name!r} must be at most {MAX_MODEL_TOKENS}"
+        if value is not None and most is not None and value > most:
+            return f"{name!r} must be at most {most}"
     for name in _TEXT_PARAMS:
         if params.get(name) is not None and not isinstance(params[name], str):
             return f"{name!r} must be a string"
