@@ -4,9 +4,87 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 BusyPolicy = Literal["reject", "enqueue"]
+ProviderKind = Literal["openai", "ollama"]
+# The always-present offline provider; an operator may not define or replace it.
+DEMO_PROVIDER = "demo"
+# In a provider's `models`: any model name is allowed.
+ANY_MODEL = "*"
+# The longest resource name a placement profile may give.
+RAY_RESOURCE_NAME_LIMIT = 64
+
+
+class ProviderConfig(BaseModel):
+    """One operator-configured model endpoint (`RAYCHAT_PROVIDERS`): flows name it, never its
+    URL or key. `api_key_env` names the environment variable holding the key, read in the process
+    that builds the model (a session host); `models` lists the model names flows may use (`"*"`:
+    any); `default_model` is used when a flow names none (else the first listed model)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: ProviderKind
+    base_url: str | None = Field(default=None, min_length=1)
+    api_key_env: str | None = Field(default=None, min_length=1)
+    models: tuple[str, ...] = Field(min_length=1)
+    default_model: str | None = Field(default=None, min_length=1)
+
+    @field_validator("models")
+    @classmethod
+    def _named_models(cls, models: tuple[str, ...]) -> tuple[str, ...]:
+        if any(not name.strip() for name in models):
+            raise ValueError("model names must not be empty")
+        return models
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ProviderConfig:
+        if self.kind != "openai" and self.api_key_env is not None:
+            raise ValueError("'api_key_env' is for kind 'openai' only")
+        if self.default_model is not None and not self.allows(self.default_model):
+            raise ValueError(f"default_model {self.default_model!r} is not in 'models'")
+        if self.default_model is None and self.models == (ANY_MODEL,):
+            raise ValueError("with models ['*'], set 'default_model'")
+        return self
+
+    def allows(self, model: str) -> bool:
+        """True when flows may use `model` on this provider."""
+        return ANY_MODEL in self.models or model in self.models
+
+    @property
+    def fallback_model(self) -> str:
+        """The model of a flow that names none."""
+        return self.default_model or next(m for m in self.models if m != ANY_MODEL)
+
+
+def check_provider_names(providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+    """The operator's providers, unless one takes the reserved name `demo` or an empty name."""
+    if DEMO_PROVIDER in providers:
+        raise ValueError(f"the provider name {DEMO_PROVIDER!r} is reserved (always present)")
+    if any(not name.strip() for name in providers):
+        raise ValueError("provider names must not be empty")
+    return providers
+
+
+class PlacementProfile(BaseModel):
+    """One operator-defined dedicated placement (`RAYCHAT_PLACEMENTS`): the Ray resources of each
+    dedicated session actor (`CPU`, `GPU`, custom names) and the most such actors alive at once
+    (0: no cap)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    resources: dict[str, float] = Field(default_factory=dict)
+    max_actors: int = Field(default=4, ge=0)
+
+    @field_validator("resources")
+    @classmethod
+    def _non_negative(cls, resources: dict[str, float]) -> dict[str, float]:
+        for name, amount in resources.items():
+            if not name or len(name) > RAY_RESOURCE_NAME_LIMIT:
+                raise ValueError(f"resource name {name!r} must have 1-64 characters")
+            if amount < 0:
+                raise ValueError(f"resource {name!r} must be >= 0")
+        return resources
 
 
 class StorageConfig(BaseModel):
@@ -32,6 +110,13 @@ class SessionConfig(BaseModel):
     busy_policy: BusyPolicy = "reject"
     idle_timeout_s: float = Field(default=600.0, gt=0)
     pull_timeout_s: float = Field(default=15.0, gt=0)
+    # -- providers (operator-configured model endpoints; `demo` is implicit) --
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+
+    @field_validator("providers")
+    @classmethod
+    def _provider_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        return check_provider_names(providers)
 
 
 class RuntimeConfig(BaseModel):
@@ -49,3 +134,8 @@ class RuntimeConfig(BaseModel):
     # A socket with no frame in either direction for this long is closed (1000, "idle").
     ws_idle_timeout_s: float = Field(default=300.0, gt=0)
     namespace: str = "raychat"
+    # -- placements (operator-defined dedicated placement profiles) --
+    placements: dict[str, PlacementProfile] = Field(default_factory=dict)
+    # The first call to a new dedicated actor waits this long for it to start (infeasible
+    # resources never start), then the actor is removed and the call fails clearly. 0: no limit.
+    dedicated_start_timeout_s: float = Field(default=20.0, ge=0)

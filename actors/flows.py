@@ -13,7 +13,7 @@ from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
 from actors.errors import FlowInvalid
-from actors.models import build_chat_model
+from actors.models import NO_PROVIDERS, Providers, build_chat_model
 from actors.retrieval import DEFAULT_K, BM25Retriever, documents_problem, join_documents, k_problem
 
 NODE_TYPES = ("Input", "Variable", "ChatPrompt", "Memory", "Retriever", "ChatModel", "Output")
@@ -207,12 +207,17 @@ def _check_context_free(graph: _Graph, input_key: str, variables: dict[str, str]
         raise _fail(clash["id"], f"'{CONTEXT_KEY}' is filled by the Retriever")
 
 
+ModelFactory = Callable[[dict[str, Any], str], BaseChatModel]
+
+
 def compile_flow(
     graph: Any,
-    model_factory: Callable[[dict[str, Any], str], BaseChatModel] = build_chat_model,
+    providers: Providers = NO_PROVIDERS,
+    model_factory: ModelFactory | None = None,
 ) -> CompiledFlow:
-    """Validate `graph`, build its runnable ([retrieval] | prompt | model); FlowInvalid names the
-    bad node."""
+    """Validate `graph`, build its runnable ([retrieval] | prompt | model) on the operator's
+    `providers` (only `demo` without them); FlowInvalid names the bad node. CPU-bound (a
+    Retriever indexes its documents): callers on an event loop run it in a thread."""
     parsed = _parse(graph)
     _check_acyclic(parsed)
     input_node = _single(parsed, "Input")
@@ -230,7 +235,10 @@ def compile_flow(
         provided.add(CONTEXT_KEY)
     memory_turns = _memory_turns(memory_node) if memory_node else None
     prompt = _build_prompt(prompt_node, memory_node is not None, input_key, provided)
-    model = model_factory(model_node["params"], model_node["id"])
+    if model_factory is None:
+        model = build_chat_model(model_node["params"], model_node["id"], providers)
+    else:
+        model = model_factory(model_node["params"], model_node["id"])
     return CompiledFlow(
         input_key=input_key,
         runnable=_with_retrieval(retriever, input_key, prompt) | model,

@@ -1,13 +1,16 @@
-"""Chat model providers: `demo` (offline, deterministic), `openai`, `ollama`."""
+"""Chat models: the `demo` provider (offline, deterministic) and the operator's `openai` /
+`ollama` providers (`RAYCHAT_PROVIDERS`), which flows name but never point elsewhere."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 from langchain_core.callbacks import (
@@ -30,14 +33,18 @@ from langchain_core.tools import BaseTool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from pydantic import Field, PrivateAttr, SecretStr
 
+from actors.config import ANY_MODEL, DEMO_PROVIDER, ProviderConfig
 from actors.errors import FlowInvalid
+
+log = logging.getLogger(__name__)
 
 # Words only: `\S+` matches in one linear scan. `\s*\S+` with `findall` re-scans every
 # whitespace run from each of its positions (quadratic: a question of spaces froze a host).
 _WORD = re.compile(r"\S+")
 # The most tokens a model param may ask for (`answer_tokens`, `max_tokens`): API.md §6a.
 MAX_MODEL_TOKENS = 100_000
-PROVIDERS = ("demo", "openai", "ollama")
+# The most retries a flow may ask of a provider client (each retry is another upstream request).
+MAX_RETRIES = 10
 DEMO_MODELS = ("echo", "script")
 
 
@@ -215,40 +222,130 @@ class DemoChatModel(BaseChatModel):
             yield chunk
 
 
-def build_chat_model(params: dict[str, Any], node_id: str) -> BaseChatModel:
-    """A LangChain chat model from `ChatModel` node params (FLOWS.md); FlowInvalid names it."""
-    provider = params.get("provider", "demo")
-    if provider not in PROVIDERS:
-        raise _invalid(node_id, f"unknown model provider {provider!r}")
-    problem = params_problem(params)
+Providers = Mapping[str, ProviderConfig]
+NO_PROVIDERS: Providers = MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """A `ChatModel`'s params checked against the operator's providers: which provider (None for
+    `demo`), which model, and the flow's model-level params."""
+
+    provider: ProviderConfig | None
+    model: str
+    params: dict[str, Any]
+
+
+def build_chat_model(
+    params: dict[str, Any], node_id: str, providers: Providers = NO_PROVIDERS
+) -> BaseChatModel:
+    """A LangChain chat model from `ChatModel` node params (FLOWS.md) on one of the operator's
+    `providers` (or `demo`); FlowInvalid names the node."""
+    choice = choose_model(params, node_id, providers)
+    if choice.provider is None:
+        return DemoChatModel(
+            model=choice.model,
+            script=list(params.get("script", [])),
+            tokens_per_second=float(params.get("tokens_per_second", 50.0)),
+            answer_tokens=params.get("answer_tokens"),
+        )
+    if choice.provider.kind == "openai":
+        return _openai_model(choice)
+    return _ollama_model(choice)
+
+
+def check_chat_model(
+    params: dict[str, Any], node_id: str, providers: Providers = NO_PROVIDERS
+) -> BaseChatModel:
+    """Validate `ChatModel` params where the model will not run (the ingress, at create/update
+    time): the demo model is built as usual; an operator provider's model is only checked (no
+    client is built and no key is read here) and a demo stand-in returned in its place."""
+    choice = choose_model(params, node_id, providers)
+    if choice.provider is None:
+        return build_chat_model(params, node_id, providers)
+    return DemoChatModel(model="echo")
+
+
+def choose_model(params: dict[str, Any], node_id: str, providers: Providers) -> ModelChoice:
+    """Check `params` (FlowInvalid naming the node): a configured provider, an allowed model,
+    and only the model-level params of its kind. Where to connect and which key to send are
+    the operator's (`RAYCHAT_PROVIDERS`), never a flow's."""
+    name = params.get("provider", DEMO_PROVIDER)
+    if not isinstance(name, str):
+        raise _invalid(node_id, "'provider' must be a provider name")
+    provider = providers.get(name) if name != DEMO_PROVIDER else None
+    if name != DEMO_PROVIDER and provider is None:
+        known = ", ".join([DEMO_PROVIDER, *sorted(providers)])
+        raise _invalid(node_id, f"unknown model provider {name!r} (configured: {known})")
+    problem = _keys_problem(params, provider) or params_problem(params)
     if problem:
         raise _invalid(node_id, problem)
-    if provider == "openai":
-        return _openai_model(params)
-    if provider == "ollama":
-        return _ollama_model(params)
-    if params.get("model", "echo") not in DEMO_MODELS:
-        raise _invalid(node_id, f"the demo model is one of {list(DEMO_MODELS)}")
-    return DemoChatModel(
-        model=str(params.get("model", "echo")),
-        script=list(params.get("script", [])),
-        tokens_per_second=float(params.get("tokens_per_second", 50.0)),
-        answer_tokens=params.get("answer_tokens"),
-    )
+    model = params.get("model")
+    if provider is None:
+        model = model or "echo"
+        if model not in DEMO_MODELS:
+            raise _invalid(node_id, f"the demo model is one of {list(DEMO_MODELS)}")
+    else:
+        model = model or provider.fallback_model
+        if not provider.allows(model):
+            allowed = ", ".join(m for m in provider.models if m != ANY_MODEL)
+            raise _invalid(
+                node_id, f"model {model!r} is not allowed on provider {name!r} (allowed: {allowed})"
+            )
+    return ModelChoice(provider, str(model), params)
 
 
 def _invalid(node_id: str, reason: str) -> FlowInvalid:
     return FlowInvalid(f"node {node_id}: {reason}", node_id=node_id)
 
 
+# Params that would pick a host, a key or a client option: the operator's, named in the refusal.
+OPERATOR_PARAMS = frozenset(
+    {
+        "base_url",
+        "api_key_env",
+        "api_key",
+        "api_base",
+        "openai_api_base",
+        "openai_api_key",
+        "openai_proxy",
+        "organization",
+        "headers",
+        "default_headers",
+        "client_kwargs",
+        "host",
+        "proxy",
+    }
+)
+_COMMON_PARAMS = frozenset({"provider", "model", "temperature", "max_tokens"})
+# Model-level params a flow may set, by provider kind (anything else is refused).
+MODEL_PARAMS: dict[str, frozenset[str]] = {
+    DEMO_PROVIDER: _COMMON_PARAMS | {"tokens_per_second", "answer_tokens", "script"},
+    "openai": _COMMON_PARAMS | {"max_retries"},
+    "ollama": _COMMON_PARAMS,
+}
+
+
+def _keys_problem(params: dict[str, Any], provider: ProviderConfig | None) -> str | None:
+    for key in params:
+        if key in OPERATOR_PARAMS:
+            return f"{key!r} is set by the operator (RAYCHAT_PROVIDERS), not by a flow"
+    kind = DEMO_PROVIDER if provider is None else provider.kind
+    allowed = MODEL_PARAMS[kind]
+    unknown = sorted(str(key) for key in params if key not in allowed)
+    if unknown:
+        return f"unknown model param {unknown[0]!r} for a {kind} model (allowed: {sorted(allowed)})"
+    return None
+
+
 _NUMBER_PARAMS = ("temperature", "tokens_per_second")
 # name -> (least, most); None: no upper bound.
 _COUNT_PARAMS: dict[str, tuple[int, int | None]] = {
     "max_tokens": (1, MAX_MODEL_TOKENS),
-    "max_retries": (0, None),
+    "max_retries": (0, MAX_RETRIES),
     "answer_tokens": (1, MAX_MODEL_TOKENS),
 }
-_TEXT_PARAMS = ("model", "base_url", "api_key_env")
+_TEXT_PARAMS = ("model",)
 
 
 def params_problem(params: dict[str, Any]) -> str | None:
@@ -273,17 +370,28 @@ def params_problem(params: dict[str, Any]) -> str | None:
     return script_problem(params.get("script", []))
 
 
-def _openai_model(params: dict[str, Any]) -> BaseChatModel:
+def provider_key(provider: ProviderConfig) -> str:
+    """The provider's key from this process's environment (the variable the operator named);
+    a placeholder without one: OpenAI-compatible local servers (vLLM, llama.cpp) need none."""
+    if provider.api_key_env is None:
+        return "not-set"
+    key = os.environ.get(provider.api_key_env)
+    if key is None:
+        log.warning("the key variable %s of a provider is not set here", provider.api_key_env)
+        return "not-set"
+    return key
+
+
+def _openai_model(choice: ModelChoice) -> BaseChatModel:
     # Imported on use: openai + tiktoken are slow to import and most sessions never need them.
     from langchain_openai import ChatOpenAI
 
-    key_env = params.get("api_key_env", "OPENAI_API_KEY")
-    # The key is read where the model is built (the session's node), never stored in the flow. A
-    # missing key sends a placeholder: OpenAI-compatible local servers (vLLM, llama.cpp) need none.
+    assert choice.provider is not None
+    params = choice.params
     return ChatOpenAI(
-        model=params.get("model", "gpt-4o-mini"),
-        base_url=params.get("base_url"),
-        api_key=SecretStr(os.environ.get(key_env, "not-set")),
+        model=choice.model,
+        base_url=choice.provider.base_url,
+        api_key=SecretStr(provider_key(choice.provider)),
         temperature=params.get("temperature"),
         max_completion_tokens=params.get("max_tokens"),
         max_retries=params.get("max_retries", 2),
@@ -291,13 +399,14 @@ def _openai_model(params: dict[str, Any]) -> BaseChatModel:
     )
 
 
-def _ollama_model(params: dict[str, Any]) -> BaseChatModel:
+def _ollama_model(choice: ModelChoice) -> BaseChatModel:
     # Imported on use, like ChatOpenAI above.
     from langchain_ollama import ChatOllama
 
+    assert choice.provider is not None
     return ChatOllama(
-        model=params.get("model", "llama3"),
-        base_url=params.get("base_url"),
-        temperature=params.get("temperature"),
-        num_predict=params.get("max_tokens"),
+        model=choice.model,
+        base_url=choice.provider.base_url,
+        temperature=choice.params.get("temperature"),
+        num_predict=choice.params.get("max_tokens"),
     )

@@ -3,14 +3,22 @@ into the frozen `RuntimeConfig` that actors receive."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
-from actors.config import RuntimeConfig, SessionConfig, StorageConfig
+from actors.config import (
+    PlacementProfile,
+    ProviderConfig,
+    RuntimeConfig,
+    SessionConfig,
+    StorageConfig,
+    check_provider_names,
+)
 
 DEV_JWT_SECRET = "raychat-dev-secret-change-me-before-production"
 
@@ -59,6 +67,20 @@ class Settings(BaseSettings):
     # Per user; 0 turns a limit off.
     rate_asks_per_minute: int = Field(default=60, ge=0)
     rate_concurrent_turns: int = Field(default=4, ge=0)
+    # -- providers and placements (operator-owned; JSON text, a JSON file path, or a mapping) --
+    providers: Annotated[dict[str, ProviderConfig], NoDecode] = Field(default_factory=dict)
+    placements: Annotated[dict[str, PlacementProfile], NoDecode] = Field(default_factory=dict)
+    dedicated_start_timeout_s: float = Field(default=20.0, ge=0)
+
+    @field_validator("providers", "placements", mode="before")
+    @classmethod
+    def _json_or_file(cls, value: Any) -> Any:
+        return json_or_file(value)
+
+    @field_validator("providers")
+    @classmethod
+    def _provider_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        return check_provider_names(providers)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
@@ -84,13 +106,17 @@ class Settings(BaseSettings):
                 queue_max_ops=self.storage_queue_ops,
             ),
             sessions=SessionConfig(
-                hosts=self.session_hosts, context_messages=self.context_messages
+                hosts=self.session_hosts,
+                context_messages=self.context_messages,
+                providers=self.providers,
             ),
             jwt_secret=self.jwt_secret,
             redis_url=self.redis_url,
             ws_max_frame_bytes=self.ws_max_frame_bytes,
             ws_idle_timeout_s=self.ws_idle_timeout_s,
             namespace=self.namespace,
+            placements=self.placements,
+            dedicated_start_timeout_s=self.dedicated_start_timeout_s,
         )
 
     def api_config(self) -> ApiConfig:
@@ -103,3 +129,24 @@ class Settings(BaseSettings):
             asks_per_minute=self.rate_asks_per_minute,
             concurrent_turns=self.rate_concurrent_turns,
         )
+
+
+def json_or_file(value: Any) -> Any:
+    """`RAYCHAT_PROVIDERS` / `RAYCHAT_PLACEMENTS`: text starting with `{` is JSON, other text is
+    the path of a JSON file, empty text is `{}`; a mapping (from `serve_config.yaml` args) is
+    taken as it is."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not text:
+        return {}
+    if not text.startswith("{"):
+        path = Path(text).expanduser()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not valid JSON: {exc}") from None

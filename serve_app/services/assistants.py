@@ -10,7 +10,7 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool
 
 from actors.errors import FlowInvalid, Forbidden, InvalidInput, NotFound
-from actors.models import build_chat_model
+from actors.models import Providers, check_chat_model
 from actors.registry import Runtime
 from actors.tools import ToolInput, build_tools
 from serve_app.access import FLOW_OFFLINE, access_assistant_by_id, access_flow_by_id
@@ -60,9 +60,9 @@ def _placeholder_flow_tool(flow_id: str) -> BaseTool:
     )
 
 
-def _build(model: dict[str, Any], tools: Sequence[str]) -> None:
+def _build(model: dict[str, Any], tools: Sequence[str], providers: Providers) -> None:
     try:
-        build_chat_model(model, "model")
+        check_chat_model(model, "model", providers)
     except FlowInvalid as exc:
         reason = exc.message.removeprefix(MODEL_PREFIX)
         raise InvalidInput(f"model: {reason}", field="model") from None
@@ -72,10 +72,11 @@ def _build(model: dict[str, Any], tools: Sequence[str]) -> None:
 async def check_assistant(
     runtime: Runtime, user: Principal, model: dict[str, Any], tools: Sequence[str]
 ) -> None:
-    """The model params build a chat model and the tool specs build tools (422 saying which
-    one is wrong); flow tools must be usable by the caller."""
+    """The model params name an operator provider and an allowed model, with model-level params
+    only, and the tool specs build tools (422 saying which one is wrong); flow tools must be
+    usable by the caller."""
     await check_tool_flows(runtime, user, tools)
-    await asyncio.to_thread(_build, model, tools)
+    await asyncio.to_thread(_build, model, tools, runtime.config.sessions.providers)
 
 
 async def do_create_assistant(
