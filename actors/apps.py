@@ -1,11 +1,14 @@
 """What a session runs: a loaded app (a compiled flow or an assistant) that starts turns.
 
-`load_app` reads the app through the storage port and builds its LangChain objects once per
-activation (and again when the app changes); turns then only stream.
+`AppLoader` reads the app through the storage port and builds its LangChain objects once per
+activation (and again when the app changes), in a worker thread so that a big compile never
+stalls the host's event loop; turns then only stream. Models are built on the operator's
+providers only (`SessionConfig.providers`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,9 +19,9 @@ from langchain_core.messages import BaseMessage
 from langchain_core.tools import BaseTool, StructuredTool
 
 from actors.assistant import AssistantTurn
-from actors.errors import AssistantDeleted, FlowDeleted
+from actors.errors import AssistantDeleted, FlowDeleted, FlowOffline, Forbidden
 from actors.flows import CompiledFlow, compile_flow, is_stateful_model
-from actors.models import build_chat_model
+from actors.models import NO_PROVIDERS, Providers, build_chat_model
 from actors.ports import StoragePort
 from actors.tools import ToolInput, build_tools
 from actors.turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder, chunk_text
@@ -29,6 +32,7 @@ FLOW_TYPE_FLOW = 1
 FLOW_TYPE_ASSISTANT = 5
 ASSISTANT_INPUT_KEY = "input"
 SHAREABLE_KEY = "raychat_shareable"
+FLOW_ONLINE = 2
 
 
 class Turn(Protocol):
@@ -122,18 +126,58 @@ def _revision(record: FlowRecord | AssistantRecord) -> str:
     return record.update_time.isoformat()
 
 
-async def _build(storage: StoragePort, record: FlowRecord | AssistantRecord) -> LoadedApp:
-    if isinstance(record, FlowRecord):
-        info = AppInfo(record.id, record.name, FLOW_TYPE_FLOW, record.description, record.logo)
-        return FlowApp(info, _revision(record), compile_flow(record.data))
-    flows = await _tool_flows(storage, record.tools)
+def _tool_flow_ids(specs: Sequence[Any]) -> list[str]:
+    return [
+        spec.partition(":")[2].strip()
+        for spec in specs
+        if isinstance(spec, str) and spec.startswith("flow:")
+    ]
+
+
+def _usable_state(flow: FlowRecord | None) -> str:
+    if flow is None:
+        return "gone"
+    return f"v{flow.version}:{flow.status}:{int(flow.is_public)}:{flow.user_id}"
+
+
+async def _tool_flows_of(storage: StoragePort, specs: Sequence[Any]) -> list[FlowRecord | None]:
+    return [await storage.get_flow(flow_id) for flow_id in _tool_flow_ids(specs)]
+
+
+async def _current_revision(storage: StoragePort, record: FlowRecord | AssistantRecord) -> str:
+    """A flow's version; an assistant's update time plus the state of its tool flows, so that a
+    tool flow turned private, offline or deleted rebuilds (and so re-authorizes) the assistant."""
+    if isinstance(record, FlowRecord) or not _tool_flow_ids(record.tools):
+        return _revision(record)
+    states = [_usable_state(f) for f in await _tool_flows_of(storage, record.tools)]
+    return "|".join([_revision(record), *states])
+
+
+def _compile_flow_app(record: FlowRecord, revision: str, providers: Providers) -> LoadedApp:
+    info = AppInfo(record.id, record.name, FLOW_TYPE_FLOW, record.description, record.logo)
+    return FlowApp(info, revision, compile_flow(record.data, providers))
+
+
+def _build_assistant_app(
+    record: AssistantRecord, revision: str, flows: dict[str, BaseTool], providers: Providers
+) -> LoadedApp:
     tools = build_tools(record.tools, flow_tool=lambda flow_id: flows[flow_id])
-    model = build_chat_model(record.model, "model")
+    model = build_chat_model(record.model, "model", providers)
     info = AppInfo(record.id, record.name, FLOW_TYPE_ASSISTANT, record.description, record.logo)
     shareable = not is_stateful_model(record.model) and all(
         (t.metadata or {}).get(SHAREABLE_KEY, True) for t in flows.values()
     )
-    return AssistantApp(info, _revision(record), record.prompt, model, tuple(tools), shareable)
+    return AssistantApp(info, revision, record.prompt, model, tuple(tools), shareable)
+
+
+async def _build(
+    storage: StoragePort, record: FlowRecord | AssistantRecord, revision: str, providers: Providers
+) -> LoadedApp:
+    """Build off the event loop: compiling a graph and indexing Retriever documents is CPU work."""
+    if isinstance(record, FlowRecord):
+        return await asyncio.to_thread(_compile_flow_app, record, revision, providers)
+    flows = await _tool_flows(storage, record, providers)
+    return await asyncio.to_thread(_build_assistant_app, record, revision, flows, providers)
 
 
 class AppLoader:
@@ -142,24 +186,29 @@ class AppLoader:
 
     Concurrent-safe on one event loop; a failed build is not cached."""
 
-    def __init__(self, storage: StoragePort, max_apps: int = 256) -> None:
+    def __init__(
+        self, storage: StoragePort, providers: Providers = NO_PROVIDERS, max_apps: int = 256
+    ) -> None:
         self._storage = storage
+        self._providers = providers
         self._max_apps = max_apps
         self._built: OrderedDict[tuple[str, str], LoadedApp] = OrderedDict()
 
     async def revision(self, kind: AppKind, app_id: str) -> str:
         """The app's current revision (a cheap check before each turn); raises when it is gone."""
-        return _revision(await _read(self._storage, kind, app_id))
+        record = await _read(self._storage, kind, app_id)
+        return await _current_revision(self._storage, record)
 
     async def load(self, kind: AppKind, app_id: str) -> LoadedApp:
         """The built app at its current revision. Raises FlowDeleted/AssistantDeleted,
         FlowInvalid, InvalidInput."""
         record = await _read(self._storage, kind, app_id)
-        key = (f"{kind}:{app_id}", _revision(record))
+        revision = await _current_revision(self._storage, record)
+        key = (f"{kind}:{app_id}", revision)
         if key in self._built:
             self._built.move_to_end(key)
             return self._built[key]
-        app = await _build(self._storage, record)
+        app = await _build(self._storage, record, revision, self._providers)
         if app.shareable:
             self._built[key] = app
             while len(self._built) > self._max_apps:
@@ -167,18 +216,34 @@ class AppLoader:
         return app
 
 
-async def _tool_flows(storage: StoragePort, specs: Sequence[Any]) -> dict[str, BaseTool]:
+async def _tool_flows(
+    storage: StoragePort, assistant: AssistantRecord, providers: Providers
+) -> dict[str, BaseTool]:
+    """The assistant's `flow:` tools, each authorized now (not only when the assistant was
+    saved): the flow exists, is online, and is the assistant owner's own or public."""
     tools: dict[str, BaseTool] = {}
-    for spec in specs:
-        if isinstance(spec, str) and spec.startswith("flow:"):
-            flow_id = spec.partition(":")[2].strip()
-            flow = await storage.get_flow(flow_id)
-            if flow is None:
-                raise FlowDeleted(f"Tool flow {flow_id} does not exist", flow_id=flow_id)
-            compiled = compile_flow(flow.data)
-            tools[flow_id] = flow_tool(flow.id, flow.name, flow.description, compiled)
-            tools[flow_id].metadata = {SHAREABLE_KEY: compiled.shareable}
+    for flow_id in _tool_flow_ids(assistant.tools):
+        flow = await storage.get_flow(flow_id)
+        check_tool_flow(flow_id, flow, assistant.user_id)
+        assert flow is not None
+        compiled = await asyncio.to_thread(compile_flow, flow.data, providers)
+        tools[flow_id] = flow_tool(flow.id, flow.name, flow.description, compiled)
+        tools[flow_id].metadata = {SHAREABLE_KEY: compiled.shareable}
     return tools
+
+
+def check_tool_flow(flow_id: str, flow: FlowRecord | None, owner_id: int) -> None:
+    """Raise unless the assistant owner `owner_id` may run `flow` as a tool: FlowDeleted (gone),
+    Forbidden (another user's private flow), FlowOffline (not online)."""
+    tool = f"flow:{flow_id}"
+    if flow is None:
+        raise FlowDeleted(f"Tool {tool}: the flow does not exist", flow_id=flow_id, tool=tool)
+    if flow.user_id != owner_id and not flow.is_public:
+        raise Forbidden(
+            f"Tool {tool}: the flow is private to its owner", flow_id=flow_id, tool=tool
+        )
+    if flow.status != FLOW_ONLINE:
+        raise FlowOffline(f"Tool {tool}: the flow is not online", flow_id=flow_id, tool=tool)
 
 
 def flow_tool(flow_id: str, name: str, description: str | None, compiled: CompiledFlow) -> BaseTool:
