@@ -22,7 +22,7 @@ class SessionHost:
     """Hosts sessions by key. Every method may run concurrently with others (async actor);
     per-session ordering comes from each session's state machine. A failing activation leaves
     no session behind, so the next call retries it. `on_empty` runs when the last session is
-    passivated (a dedicated host uses it to exit)."""
+    passivated or dropped (a dedicated host uses it to exit)."""
 
     def __init__(
         self,
@@ -35,7 +35,7 @@ class SessionHost:
         self._storage = storage
         self._on_empty = on_empty
         self._archiver = archiver
-        self._apps = AppLoader(storage)
+        self._apps = AppLoader(storage, config.providers)
         self._sessions: dict[SessionKey, SessionActor] = {}
         self._activating: dict[SessionKey, asyncio.Task[SessionActor]] = {}
         self._sweeper: asyncio.Task[None] | None = None
@@ -115,12 +115,18 @@ class SessionHost:
         return len(self._sessions)
 
     async def drop(self, key: SessionKey) -> bool:
-        """Stop and forget a session (its chat was deleted). False if it was not live."""
+        """Stop and forget a session (its chat was deleted). False if it was not live. The last
+        session dropped runs `on_empty` (a dedicated host exits, releasing its resources)."""
         session = self._sessions.pop(key, None)
         if session is None:
             return False
         session.cancel()
+        self._emptied()
         return True
+
+    def _emptied(self) -> None:
+        if not self._sessions and not self._activating and self._on_empty is not None:
+            self._on_empty()
 
     def _start_sweeper(self) -> None:
         if self._sweeper is None or self._sweeper.done():
@@ -138,6 +144,6 @@ class SessionHost:
         idle = [k for k, s in self._sessions.items() if not s.busy and s.last_used < cutoff]
         for key in idle:
             del self._sessions[key]
-        if idle and not self._sessions and self._on_empty is not None:
-            self._on_empty()
+        if idle:
+            self._emptied()
         return len(idle)
