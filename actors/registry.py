@@ -6,15 +6,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import ray
 
 from actors.archiver import FrameArchiver
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
+from actors.errors import ChatServiceError, RateLimited
 from actors.events import Frame, FrameBatch, WatchPoint
 from actors.host import SessionHost
-from actors.placement import ray_options
+from actors.placement import profile_of, ray_options
 from actors.session import Ask, SessionKey
 from actors.storage_actor import StorageActor
 from actors.storage_client import RayStorageClient, call_actor
@@ -24,6 +26,8 @@ log = logging.getLogger(__name__)
 STORAGE_NAME = "raychat-storage"
 HOST_PREFIX = "raychat-session-host"
 DEDICATED_PREFIX = "raychat-dedicated"
+# How many dedicated host handles one ingress replica keeps.
+DEDICATED_CACHE = 1024
 
 
 class _RaySessionHost(SessionHost):
@@ -105,22 +109,56 @@ def _exit() -> None:
 
 
 def dedicated_name(key: SessionKey) -> str:
-    """The Ray actor name of a session's dedicated host."""
+    """The Ray actor name of a session's dedicated host: `<prefix>-<profile>-<digest>`."""
     digest = hashlib.blake2b(key.text.encode(), digest_size=12).hexdigest()
-    return f"{DEDICATED_PREFIX}-{digest}"
+    return f"{DEDICATED_PREFIX}-{key.dedicated}-{digest}"
+
+
+def profile_in_name(name: str) -> str | None:
+    """The placement profile in a dedicated host's actor name (None for other actors)."""
+    head, dash, _digest = name.rpartition("-")
+    prefix = f"{DEDICATED_PREFIX}-"
+    if not dash or not head.startswith(prefix):
+        return None
+    return head[len(prefix) :]
+
+
+def live_dedicated(namespace: str, profile: str) -> int:
+    """How many dedicated hosts of `profile` exist in `namespace` (starting ones included).
+    Blocking (a GCS call): run it in a thread."""
+    actors = ray.util.list_named_actors(all_namespaces=True)
+    return sum(
+        1 for a in actors if a["namespace"] == namespace and profile_in_name(a["name"]) == profile
+    )
 
 
 def dedicated_host(
     key: SessionKey,
-    config: SessionConfig,
+    config: RuntimeConfig,
     storage: Any,
-    namespace: str,
-    redis_url: str | None = None,
 ) -> Any:
-    """The dedicated Ray actor of one session, created with the flow's resources if missing."""
+    """The dedicated Ray actor of one session on its placement profile, created if missing.
+
+    Blocking (GCS calls): run it in a thread. Raises FlowInvalid for a profile the operator no
+    longer defines, RateLimited when the profile already has `max_actors` live actors (the cap
+    is checked before creating, so two replicas racing for the last slot may both get one)."""
     assert key.dedicated is not None
-    resources = ray_options(key.dedicated)
-    return _host(dedicated_name(key), config, storage, namespace, redis_url, True, resources)
+    profile = profile_of(key.dedicated, config.placements)
+    name = dedicated_name(key)
+    try:
+        return ray.get_actor(name, namespace=config.namespace)
+    except ValueError:
+        pass
+    cap = profile.max_actors
+    if cap and live_dedicated(config.namespace, key.dedicated) >= cap:
+        raise RateLimited(
+            f"placement profile {key.dedicated!r} is full ({cap} live dedicated sessions); "
+            "try again later",
+            profile=key.dedicated,
+            max_actors=cap,
+        )
+    options = ray_options(profile)
+    return _host(name, config.sessions, storage, config.namespace, config.redis_url, True, options)
 
 
 def host_index(key: SessionKey, hosts: int) -> int:
@@ -153,17 +191,75 @@ class Runtime:
         self.storage = RayStorageClient(self.storage_handle)
         self.archive = RedisFrameArchive(config.redis_url) if config.redis_url else None
         self._hosts: dict[int, Any] = {}
+        # Dedicated hosts this replica has seen start (LRU by actor name).
+        self._dedicated: OrderedDict[str, Any] = OrderedDict()
 
-    def host_for(self, key: SessionKey) -> Any:
-        if key.dedicated is not None:
-            return dedicated_host(
-                key,
-                self.config.sessions,
-                self.storage_handle,
-                self.config.namespace,
-                self.config.redis_url,
-            )
-        return self._shared_host(host_index(key, self.config.sessions.hosts))
+    async def host_for(self, key: SessionKey) -> Any:
+        """The host of `key`: a shared session host, or the chat's dedicated actor (found or
+        created off the event loop, checked to have started, then cached). Raises FlowInvalid
+        (unknown profile), RateLimited (profile full), ChatServiceError (did not start)."""
+        if key.dedicated is None:
+            return self._shared_host(host_index(key, self.config.sessions.hosts))
+        name = dedicated_name(key)
+        handle = self._dedicated.get(name)
+        if handle is None:
+            handle = await asyncio.to_thread(dedicated_host, key, self.config, self.storage_handle)
+            await self._started(handle, key)
+            self._remember(name, handle)
+        return handle
+
+    async def _started(self, handle: Any, key: SessionKey) -> None:
+        """Wait (bounded) until a dedicated actor runs; one that cannot start (its resources are
+        not in the cluster) is removed, so it holds no slot of its profile."""
+        timeout = self.config.dedicated_start_timeout_s or None
+        try:
+            await asyncio.wait_for(_resolved(handle.__ray_ready__.remote()), timeout)
+        except TimeoutError:
+            await asyncio.to_thread(ray.kill, handle, no_restart=True)
+            raise ChatServiceError(
+                f"the dedicated session (placement profile {key.dedicated!r}) did not start "
+                f"within {timeout:g} s: the cluster lacks its resources",
+                profile=key.dedicated,
+            ) from None
+        except ray.exceptions.RayActorError as exc:
+            raise ChatServiceError(
+                f"the dedicated session (placement profile {key.dedicated!r}) could not start",
+                profile=key.dedicated,
+            ) from exc
+
+    def _remember(self, name: str, handle: Any) -> None:
+        self._dedicated[name] = handle
+        self._dedicated.move_to_end(name)
+        while len(self._dedicated) > DEDICATED_CACHE:
+            self._dedicated.popitem(last=False)
+
+    async def _call(self, key: SessionKey, method: str, *args: Any) -> Any:
+        """Call `method` on the chat's host, creating a dedicated one if needed. A cached
+        dedicated actor that has exited meanwhile (its session was passivated) is replaced once."""
+        cached = key.dedicated is not None and dedicated_name(key) in self._dedicated
+        host = await self.host_for(key)
+        try:
+            return await call_actor(getattr(host, method).remote(*args))
+        except ChatServiceError as exc:
+            if not (cached and _actor_died(exc)):
+                raise
+        self._dedicated.pop(dedicated_name(key), None)
+        host = await self.host_for(key)
+        return await call_actor(getattr(host, method).remote(*args))
+
+    async def _call_if_live(self, key: SessionKey, method: str, *args: Any, absent: Any) -> Any:
+        """Call `method` on the host that may hold `key`, never creating a dedicated actor:
+        `absent` when it does not exist or has exited."""
+        host = await self._live_host(key)
+        if host is None:
+            return absent
+        try:
+            return await call_actor(getattr(host, method).remote(*args))
+        except ChatServiceError as exc:
+            if key.dedicated is None or not _actor_died(exc):
+                raise
+            self._dedicated.pop(dedicated_name(key), None)
+            return absent
 
     def _shared_host(self, index: int) -> Any:
         if index not in self._hosts:
@@ -198,28 +294,24 @@ class Runtime:
         """The host that may hold `key`, without creating a dedicated host just to find it
         empty (that would start a Ray actor with the flow's resources)."""
         if key.dedicated is None:
-            return self.host_for(key)
+            return await self.host_for(key)
+        name = dedicated_name(key)
+        if name in self._dedicated:
+            return self._dedicated[name]
         try:
-            return await asyncio.to_thread(
-                ray.get_actor, dedicated_name(key), namespace=self.config.namespace
-            )
+            return await asyncio.to_thread(ray.get_actor, name, namespace=self.config.namespace)
         except ValueError:
             return None
 
     async def drop_if_live(self, key: SessionKey) -> bool:
-        """Like `drop`, but a missing dedicated host is simply not live."""
-        host = await self._live_host(key)
-        if host is None:
-            return False
-        return await call_actor(host.drop.remote(key))  # type: ignore[no-any-return]
+        """Like `drop`, but a missing dedicated host is simply not live. A dedicated host exits
+        when its session is dropped (the drop's answer may be lost with it)."""
+        return await self._call_if_live(key, "drop", key, absent=False)  # type: ignore[no-any-return]
 
     async def refresh_context_if_live(self, key: SessionKey) -> bool:
         """Make a live session rebuild its model context before its next turn (stored messages
         changed over REST). False when it is not live."""
-        host = await self._live_host(key)
-        if host is None:
-            return False
-        return await call_actor(host.refresh_context.remote(key))  # type: ignore[no-any-return]
+        return await self._call_if_live(key, "refresh_context", key, absent=False)  # type: ignore[no-any-return]
 
     async def actor_names(self) -> list[str]:
         """Names of raychat's named actors in its namespace (for the monitor page)."""
@@ -228,23 +320,23 @@ class Runtime:
 
     async def start_turn(self, key: SessionKey, ask: Ask) -> int:
         """Start a turn on the chat's host; raises the session's domain errors."""
-        return await call_actor(self.host_for(key).start_turn.remote(key, ask))  # type: ignore[no-any-return]
+        return await self._call(key, "start_turn", key, ask)  # type: ignore[no-any-return]
 
     async def watch(self, key: SessionKey, user_id: int) -> WatchPoint:
         """Let `user_id` watch a chat; returns where its frame log stands. Raises Forbidden."""
-        return await call_actor(self.host_for(key).watch.remote(key, user_id))  # type: ignore[no-any-return]
+        return await self._call(key, "watch", key, user_id)  # type: ignore[no-any-return]
 
     async def stop(self, key: SessionKey, user_id: int) -> bool:
         """Stop the chat's running turn; False when none runs."""
-        return await call_actor(self.host_for(key).stop.remote(key, user_id))  # type: ignore[no-any-return]
+        return await self._call_if_live(key, "stop", key, user_id, absent=False)  # type: ignore[no-any-return]
 
     async def clear_context(self, key: SessionKey, user_id: int) -> int | None:
         """Empty the chat's model context for its next turn."""
-        return await call_actor(self.host_for(key).clear_context.remote(key, user_id))  # type: ignore[no-any-return]
+        return await self._call(key, "clear_context", key, user_id)  # type: ignore[no-any-return]
 
     async def drop(self, key: SessionKey) -> bool:
         """Stop and forget a live session (its chat was deleted)."""
-        return await call_actor(self.host_for(key).drop.remote(key))  # type: ignore[no-any-return]
+        return await self.drop_if_live(key)
 
     async def archived_frames(self, key: SessionKey, first_seq: int, last_seq: int) -> list[Frame]:
         """Frames of `key` from the Redis archive ([] without Redis or when it is down)."""
@@ -258,4 +350,13 @@ class Runtime:
 
     async def pull(self, key: SessionKey, after_seq: int, timeout_s: float) -> FrameBatch:
         """Long-poll the chat's frames after `after_seq`."""
-        return await call_actor(self.host_for(key).pull.remote(key, after_seq, timeout_s))  # type: ignore[no-any-return]
+        batch = FrameBatch([], live=False)
+        return await self._call_if_live(key, "pull", key, after_seq, timeout_s, absent=batch)  # type: ignore[no-any-return]
+
+
+async def _resolved(ref: Any) -> Any:
+    return await ref
+
+
+def _actor_died(exc: ChatServiceError) -> bool:
+    return isinstance(exc.__cause__, ray.exceptions.RayActorError)

@@ -29,7 +29,7 @@ from actors.errors import (
 )
 from actors.events import WatchPoint, error_message
 from actors.framelog import FrameLog
-from actors.placement import Resources
+from actors.placement import ProfileName
 from actors.ports import StoragePort
 from actors.turn import TurnEmitter, TurnRecorder
 
@@ -62,14 +62,14 @@ class IllegalTransition(RuntimeError):
 class SessionKey:
     """Identity of a session. `persist=False` marks a preview chat (nothing stored).
 
-    `dedicated` (not part of the identity) carries the flow's resources when its sessions run
+    `dedicated` (not part of the identity) names the placement profile when its sessions run
     in their own Ray actor; routing reads it, the session itself does not."""
 
     flow_id: str
     chat_id: str
     persist: bool = True
     kind: AppKind = "flow"
-    dedicated: Resources | None = field(default=None, compare=False)
+    dedicated: ProfileName | None = field(default=None, compare=False)
 
     @property
     def text(self) -> str:

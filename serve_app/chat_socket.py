@@ -21,7 +21,7 @@ from starlette.websockets import WebSocketState
 from actors.apps import AppKind
 from actors.errors import ChatServiceError, InvalidInput, RaychatError
 from actors.events import Frame, make_frame
-from actors.placement import Resources, placement_of
+from actors.placement import ProfileName, placement_of
 from actors.registry import Runtime
 from actors.session import Ask, SessionKey
 from serve_app.access import access_assistant_for_chat, access_flow_for_chat
@@ -47,7 +47,7 @@ class AppRef:
 
     id: str
     kind: AppKind
-    dedicated: Resources | None = None
+    dedicated: ProfileName | None = None
 
 
 async def access_app(runtime: Runtime, user: Principal, kind: AppKind, app_id: str) -> AppRef:

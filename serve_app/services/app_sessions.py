@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from actors.apps import FLOW_TYPE_ASSISTANT, AppKind
 from actors.errors import RaychatError
-from actors.placement import Resources, placement_of
+from actors.placement import ProfileName, placement_of
 from actors.registry import Runtime
 from actors.session import SessionKey
 from serve_app.audit_log import record_audit
@@ -35,7 +35,7 @@ async def live_sessions_of_app(runtime: Runtime, app_id: str) -> list[SessionRow
         page += 1
 
 
-async def dedicated_resources(runtime: Runtime, session: SessionRow) -> Resources | None:
+async def dedicated_resources(runtime: Runtime, session: SessionRow) -> ProfileName | None:
     """The dedicated placement of a flow session (None for shared placement or assistants)."""
     if session.flow_type == FLOW_TYPE_ASSISTANT:
         return None
@@ -48,7 +48,7 @@ async def dedicated_resources(runtime: Runtime, session: SessionRow) -> Resource
         return None
 
 
-def session_key(session: SessionRow, dedicated: Resources | None) -> SessionKey:
+def session_key(session: SessionRow, dedicated: ProfileName | None) -> SessionKey:
     """The key of a chat's session actor."""
     kind: AppKind = "assistant" if session.flow_type == FLOW_TYPE_ASSISTANT else "flow"
     return SessionKey(session.flow_id, session.chat_id, kind=kind, dedicated=dedicated)
@@ -71,7 +71,7 @@ async def do_drop_sessions(runtime: Runtime, keys: Sequence[SessionKey]) -> None
 
 
 async def do_retire_sessions(
-    runtime: Runtime, user_id: int, sessions: Sequence[SessionRow], dedicated: Resources | None
+    runtime: Runtime, user_id: int, sessions: Sequence[SessionRow], dedicated: ProfileName | None
 ) -> None:
     """After an app was deleted (its sessions soft-deleted with it): stop the live session
     actors and record one `delete_message_session` event per session."""

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from functools import partial
 from typing import Any
 
+from actors.config import RuntimeConfig
 from actors.errors import NotFound
 from actors.flows import compile_flow
-from actors.placement import placement_of
+from actors.models import check_chat_model
+from actors.placement import check_placement, stored_placement
 from actors.registry import Runtime
 from serve_app.access import FLOW_OFFLINE, access_flow_by_id
 from serve_app.audit_log import audit_entry, record_audit
@@ -19,20 +22,22 @@ from storage.chat_records import Page
 from storage.records import FlowChanges, FlowRecord
 
 
-def _compile(data: dict[str, Any]) -> None:
-    placement_of(data)
-    compile_flow(data)
+def _compile(data: dict[str, Any], config: RuntimeConfig) -> None:
+    check_placement(data, config.placements)
+    providers = config.sessions.providers
+    compile_flow(data, model_factory=partial(check_chat_model, providers=providers))
 
 
-async def check_flow_graph(data: dict[str, Any]) -> None:
-    """Compile the graph (FlowInvalid, 422, names the failing node in `data.node_id`) and check
-    its placement declaration. Off the event loop: a Retriever indexes its documents."""
-    await asyncio.to_thread(_compile, data)
+async def check_flow_graph(runtime: Runtime, data: dict[str, Any]) -> None:
+    """Compile the graph on the operator's providers (FlowInvalid, 422, names the failing node
+    in `data.node_id`; an unknown provider or a `base_url` is refused) and check its placement
+    names an operator profile. Off the event loop: a Retriever indexes its documents."""
+    await asyncio.to_thread(_compile, data, runtime.config)
 
 
 async def do_create_flow(runtime: Runtime, user: Principal, body: FlowCreate) -> FlowRecord:
     """Store a new flow, offline (status 1), version 1, owned by the caller."""
-    await check_flow_graph(body.data)
+    await check_flow_graph(runtime, body.data)
     flow = await runtime.storage.create_flow(
         FlowRecord(
             id=uuid.uuid4().hex,
@@ -56,7 +61,7 @@ async def do_update_flow(
     """PATCH the caller's flow; a new graph is compiled first and becomes a new version."""
     await access_flow_by_id(runtime, user, flow_id, write=True)
     if body.data is not None:
-        await check_flow_graph(body.data)
+        await check_flow_graph(runtime, body.data)
     changes = FlowChanges(
         name=body.name,
         description=body.description,
@@ -84,7 +89,7 @@ async def do_delete_flow(runtime: Runtime, user: Principal, flow_id: str) -> Non
     await record_audit(
         runtime, audit_entry(user.user_id, "flow.delete", "flow", flow_id, sessions=len(sessions))
     )
-    await do_retire_sessions(runtime, user.user_id, sessions, placement_of(flow.data))
+    await do_retire_sessions(runtime, user.user_id, sessions, stored_placement(flow.data))
 
 
 async def list_flows(runtime: Runtime, user: Principal, page: int, limit: int) -> Page[FlowRecord]:
