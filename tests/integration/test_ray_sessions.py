@@ -1,4 +1,5 @@
-"""Sessions on real Ray actors (no Serve): host restart keeps context; dedicated placement."""
+"""Sessions on real Ray actors (no Serve): host restart keeps context; dedicated placement on
+operator profiles (own actor, released on drop, capped per profile, bounded start)."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any
 import pytest
 import ray
 
-from actors.config import RuntimeConfig, SessionConfig, StorageConfig
+from actors.config import PlacementProfile, RuntimeConfig, SessionConfig, StorageConfig
+from actors.errors import ChatServiceError, RateLimited
 from actors.events import Frame
 from actors.placement import placement_of
-from actors.registry import DEDICATED_PREFIX, Runtime
+from actors.registry import DEDICATED_PREFIX, Runtime, dedicated_name
 from actors.session import Ask, SessionKey
 from tests.conftest import demo_graph, flow_record
 
@@ -32,6 +34,12 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
         sessions=SessionConfig(hosts=2),
         jwt_secret="x" * 40,
         namespace=f"raychat-test-{uuid.uuid4().hex[:8]}",
+        placements={
+            "tiny": PlacementProfile(resources={"CPU": 0.1}, max_actors=0),
+            "one": PlacementProfile(resources={"CPU": 0}, max_actors=1),
+            "huge": PlacementProfile(resources={"GPU": 1000}, max_actors=1),
+        },
+        dedicated_start_timeout_s=3,
     )
     yield Runtime(config)
     ray.shutdown()  # each module gets its own cluster; none lingers under later tests
@@ -52,7 +60,7 @@ async def test_context_survives_killing_the_host(runtime: Runtime) -> None:
     await runtime.storage.put_flow(flow)
     key = SessionKey(flow.id, uuid.uuid4().hex)
     assert (await turn(runtime, key, "before"))[-2]["message"] == "echo(0): before"
-    host = runtime.host_for(key)
+    host = await runtime.host_for(key)
     old_pid = await host.__ray_call__.remote(lambda _self: os.getpid())
     exited = os.pidfd_open(old_pid)
     ray.kill(host, no_restart=False)  # the process dies; Ray restarts the actor
@@ -65,7 +73,7 @@ async def test_context_survives_killing_the_host(runtime: Runtime) -> None:
 
 
 async def test_dedicated_flow_runs_in_its_own_actor(runtime: Runtime) -> None:
-    graph: dict[str, Any] = {**demo_graph(), "placement": "dedicated", "resources": {"CPU": 0.1}}
+    graph: dict[str, Any] = {**demo_graph(), "placement": "dedicated", "profile": "tiny"}
     flow = flow_record(uuid.uuid4().hex, graph)
     await runtime.storage.put_flow(flow)
     key = SessionKey(flow.id, uuid.uuid4().hex, dedicated=placement_of(graph))
@@ -78,7 +86,59 @@ async def test_dedicated_flow_runs_in_its_own_actor(runtime: Runtime) -> None:
     }
     assert any(n.startswith(DEDICATED_PREFIX) for n in names)
     shared = SessionKey(flow.id, key.chat_id)  # same identity, shared placement
-    assert runtime.host_for(shared) is not runtime.host_for(key)
+    assert await runtime.host_for(shared) is not await runtime.host_for(key)
+
+
+def named(runtime: Runtime) -> set[str]:
+    actors = ray.util.list_named_actors(all_namespaces=True)
+    return {a["name"] for a in actors if a["namespace"] == runtime.config.namespace}
+
+
+async def gone(runtime: Runtime, name: str, deadline_s: float = 30) -> bool:
+    """Poll (bounded) until the named actor no longer exists."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline_s
+    while name in named(runtime):
+        if loop.time() > end:
+            return False
+        await asyncio.sleep(0.05)
+    return True
+
+
+async def dedicated_key(runtime: Runtime, profile: str) -> SessionKey:
+    graph: dict[str, Any] = {**demo_graph(), "placement": "dedicated", "profile": profile}
+    flow = flow_record(uuid.uuid4().hex, graph)
+    await runtime.storage.put_flow(flow)
+    return SessionKey(flow.id, uuid.uuid4().hex, dedicated=placement_of(graph))
+
+
+async def test_dropping_a_dedicated_chat_ends_its_actor(runtime: Runtime) -> None:
+    key = await dedicated_key(runtime, "tiny")
+    assert (await turn(runtime, key, "hi"))[-2]["message"] == "echo(0): hi"
+    assert dedicated_name(key) in named(runtime)
+    await runtime.drop_if_live(key)  # what deleting the chat or its flow does
+    assert await gone(runtime, dedicated_name(key)), "the dedicated actor outlived its chat"
+    assert (await runtime.pull(key, 0, 1)).live is False  # and pulling does not recreate it
+    assert dedicated_name(key) not in named(runtime)
+
+
+async def test_a_profile_caps_its_live_actors(runtime: Runtime) -> None:
+    first, second = await dedicated_key(runtime, "one"), await dedicated_key(runtime, "one")
+    await runtime.watch(first, 1)
+    with pytest.raises(RateLimited, match="placement profile 'one' is full"):
+        await runtime.watch(second, 1)
+    await runtime.drop_if_live(first)
+    assert await gone(runtime, dedicated_name(first))
+    await runtime.watch(second, 1)  # the slot is free again
+    await runtime.drop_if_live(second)
+
+
+async def test_an_infeasible_profile_fails_clearly_instead_of_hanging(runtime: Runtime) -> None:
+    key = await dedicated_key(runtime, "huge")
+    with pytest.raises(ChatServiceError, match="did not start within 3 s"):
+        await asyncio.wait_for(runtime.watch(key, 1), 30)
+    # The pending actor was removed: it holds no slot of its profile and no cluster request.
+    assert await gone(runtime, dedicated_name(key))
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +175,7 @@ async def test_frames_outlive_a_host_restart_in_the_archive(redis_runtime: Runti
         if archived == before:
             break
         await asyncio.sleep(0.01)
-    host = runtime.host_for(key)
+    host = await runtime.host_for(key)
     old_pid = await host.__ray_call__.remote(lambda _self: os.getpid())
     exited = os.pidfd_open(old_pid)
     ray.kill(host, no_restart=False)
