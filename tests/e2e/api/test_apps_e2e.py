@@ -80,6 +80,9 @@ def test_graph_that_does_not_compile_is_422_with_node(
         {"name": "x" * 256, "data": {}},
         {"name": "x", "data": {**demo_graph(), "placement": "far away"}},
         {"name": "x", "data": {**demo_graph(), "placement": "dedicated", "resources": {"GPU": -1}}},
+        {"name": "x", "data": {**demo_graph(), "placement": "dedicated", "profile": "nope"}},
+        {"name": "x", "data": demo_graph(base_url="http://127.0.0.1:1/v1")},
+        {"name": "x", "data": demo_graph(api_key_env="RAYCHAT_JWT_SECRET")},
     ],
 )
 def test_bad_flow_bodies_are_422(alice: Account, body: dict[str, object]) -> None:
