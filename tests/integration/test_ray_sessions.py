@@ -14,13 +14,20 @@ from typing import Any
 import pytest
 import ray
 
-from actors.config import PlacementProfile, RuntimeConfig, SessionConfig, StorageConfig
+from actors.config import (
+    PlacementProfile,
+    ProviderConfig,
+    RuntimeConfig,
+    SessionConfig,
+    StorageConfig,
+)
 from actors.errors import ChatServiceError, RateLimited
 from actors.events import Frame
 from actors.placement import placement_of
 from actors.registry import DEDICATED_PREFIX, Runtime, dedicated_name
 from actors.session import Ask, SessionKey
 from tests.conftest import demo_graph, flow_record
+from tests.integration.fake_providers import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +127,14 @@ async def test_dropping_a_dedicated_chat_ends_its_actor(runtime: Runtime) -> Non
     assert await gone(runtime, dedicated_name(key)), "the dedicated actor outlived its chat"
     assert (await runtime.pull(key, 0, 1)).live is False  # and pulling does not recreate it
     assert dedicated_name(key) not in named(runtime)
+    # The chat used again: a new dedicated actor. When it exits on its own (as after idle
+    # passivation), this replica's cached handle is dead; the next call replaces it once.
+    assert (await turn(runtime, key, "again"))[-2]["message"] == "echo(2): again"
+    ray.kill(await runtime.host_for(key), no_restart=True)
+    assert await gone(runtime, dedicated_name(key))
+    assert (await turn(runtime, key, "and again"))[-2]["message"] == "echo(4): and again"
+    await runtime.drop_if_live(key)
+    assert await gone(runtime, dedicated_name(key))
 
 
 async def test_a_profile_caps_its_live_actors(runtime: Runtime) -> None:
@@ -184,3 +199,29 @@ async def test_frames_outlive_a_host_restart_in_the_archive(redis_runtime: Runti
     assert point.oldest_seq > before[-1]["seq"]  # seq continues, never repeats
     archived = await runtime.archived_frames(key, before[0]["seq"], point.oldest_seq - 1)
     assert archived == before  # a client resuming from before the restart gets them all
+
+
+async def test_session_hosts_use_the_configured_provider(runtime: Runtime) -> None:
+    # RAYCHAT_PROVIDERS travels in the RuntimeConfig to the host processes: a flow naming the
+    # provider reaches the operator's (here: a fake) server, with no URL in the graph.
+    with FakeOpenAI().running() as server:
+        base = f"http://127.0.0.1:{server.port}/v1"
+        fake = ProviderConfig(kind="openai", base_url=base, models=("fake-gpt",))
+        sessions = runtime.config.sessions.model_copy(update={"providers": {"fake": fake}})
+        namespace = f"raychat-test-{uuid.uuid4().hex[:8]}"
+        config = runtime.config.model_copy(update={"sessions": sessions, "namespace": namespace})
+        other = Runtime(config)
+        try:
+            graph = demo_graph()
+            graph["nodes"][3]["params"] = {"provider": "fake", "model": "fake-gpt"}
+            flow = flow_record(uuid.uuid4().hex, graph)
+            await other.storage.put_flow(flow)
+            frames = await turn(other, SessionKey(flow.id, uuid.uuid4().hex), "hello")
+            assert frames[-2]["message"] == "ok"
+            [request] = server.requests
+            assert request.path == "/v1/chat/completions" and request.body["model"] == "fake-gpt"
+            assert request.headers["Authorization"] == "Bearer not-set"  # no key variable named
+        finally:
+            for actor in ray.util.list_named_actors(all_namespaces=True):
+                if actor["namespace"] == namespace:
+                    ray.kill(ray.get_actor(actor["name"], namespace=namespace))
