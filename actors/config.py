@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -14,6 +15,8 @@ DEMO_PROVIDER = "demo"
 ANY_MODEL = "*"
 # The longest resource name a placement profile may give.
 RAY_RESOURCE_NAME_LIMIT = 64
+# Placement profile names: they become part of Ray actor names.
+PROFILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 class ProviderConfig(BaseModel):
@@ -64,6 +67,14 @@ def check_provider_names(providers: dict[str, ProviderConfig]) -> dict[str, Prov
     if any(not name.strip() for name in providers):
         raise ValueError("provider names must not be empty")
     return providers
+
+
+def check_profile_names(placements: dict[str, PlacementProfile]) -> dict[str, PlacementProfile]:
+    """The operator's placement profiles, unless a name is not 1-64 of `A-Za-z0-9_.-`."""
+    for name in placements:
+        if not PROFILE_NAME.fullmatch(name):
+            raise ValueError(f"placement profile name {name!r}: use 1-64 of A-Z a-z 0-9 _ . -")
+    return placements
 
 
 class PlacementProfile(BaseModel):
@@ -139,3 +150,8 @@ class RuntimeConfig(BaseModel):
     # The first call to a new dedicated actor waits this long for it to start (infeasible
     # resources never start), then the actor is removed and the call fails clearly. 0: no limit.
     dedicated_start_timeout_s: float = Field(default=20.0, ge=0)
+
+    @field_validator("placements")
+    @classmethod
+    def _profile_names(cls, placements: dict[str, PlacementProfile]) -> dict[str, PlacementProfile]:
+        return check_profile_names(placements)

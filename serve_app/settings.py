@@ -17,6 +17,7 @@ from actors.config import (
     RuntimeConfig,
     SessionConfig,
     StorageConfig,
+    check_profile_names,
     check_provider_names,
 )
 
@@ -81,6 +82,11 @@ class Settings(BaseSettings):
     @classmethod
     def _provider_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
         return check_provider_names(providers)
+
+    @field_validator("placements")
+    @classmethod
+    def _profile_names(cls, placements: dict[str, PlacementProfile]) -> dict[str, PlacementProfile]:
+        return check_profile_names(placements)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:

@@ -110,6 +110,8 @@ def test_placements_from_json_and_file(monkeypatch: pytest.MonkeyPatch, tmp_path
         {"p": {"resources": {"GPU": "many"}}},
         {"p": {"max_actors": -1}},
         {"p": {"resources": {}, "priority": 1}},
+        {"a b": {}},
+        {"": {}},
     ],
 )
 def test_bad_placement_profiles_fail_at_startup(
