@@ -334,7 +334,7 @@ def _keys_problem(params: dict[str, Any], provider: ProviderConfig | None) -> st
     allowed = MODEL_PARAMS[kind]
     unknown = sorted(str(key) for key in params if key not in allowed)
     if unknown:
-        return f"unknown model param {unknown[0]!r} for a {kind} model (allowed: {sorted(allowed)})"
+        return f"unknown model param {unknown[0]!r} for kind {kind!r} (allowed: {sorted(allowed)})"
     return None
 
 

@@ -122,7 +122,7 @@ def test_unknown_params_are_refused(provider: str) -> None:
 
 
 def test_demo_only_params_are_refused_on_a_real_provider() -> None:
-    with pytest.raises(FlowInvalid, match="unknown model param 'script' for a openai model"):
+    with pytest.raises(FlowInvalid, match="unknown model param 'script' for kind 'openai'"):
         build_chat_model({"provider": "local", "script": ["hi"]}, "m", providers())
 
 
