@@ -225,8 +225,16 @@ async def test_retriever_context_reaches_the_system_message() -> None:
         ),
         (lambda g: g["nodes"][3]["params"].update(temperature="hot"), "model", "'temperature'"),
         (lambda g: g["nodes"][3]["params"].update(max_tokens=0), "model", "'max_tokens'"),
-        (lambda g: g["nodes"][3]["params"].update(base_url=5), "model", "'base_url'"),
-        (lambda g: g["nodes"][3]["params"].update(max_retries=-1), "model", "'max_retries'"),
+        (
+            lambda g: g["nodes"][3]["params"].update(base_url="http://x"),
+            "model",
+            "'base_url' is set by the operator",
+        ),
+        (
+            lambda g: g["nodes"][3]["params"].update(max_retries=1),
+            "model",
+            "unknown model param 'max_retries' for kind 'demo'",
+        ),
         (lambda g: g["nodes"][3]["params"].update(model="gpt-5"), "model", "demo model is one"),
         (
             lambda g: g["nodes"][3]["params"].update(model="script", script=[{"say": "x"}]),
