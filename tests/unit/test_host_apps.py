@@ -178,3 +178,18 @@ async def test_apps_are_built_on_the_configured_providers(storage: StorageActor)
     host = SessionHost(SessionConfig(providers={"local": local}), storage)
     app = await host._apps.load("flow", flow.id)
     assert app.revision == "v1"
+
+
+async def test_a_stored_flow_with_base_url_fails_its_session_clearly(
+    storage: StorageActor,
+) -> None:
+    # Saved before providers existed (written straight to storage, as an old row would be).
+    graph = demo_graph()
+    graph["nodes"][3]["params"] = {"provider": "openai", "base_url": "http://attacker.example/v1"}
+    flow = flow_record(uuid.uuid4().hex, graph)
+    await storage.put_flow(flow)
+    local = ProviderConfig(kind="openai", base_url="http://127.0.0.1:9/v1", models=("m",))
+    host = SessionHost(SessionConfig(providers={"openai": local}), storage)
+    with pytest.raises(FlowInvalid, match="node model: 'base_url' is set by the operator"):
+        await host.watch(SessionKey(flow.id, "old-chat"), OWNER)
+    assert await host.live_sessions() == 0  # nothing half-built stays behind
