@@ -126,6 +126,12 @@ def test_cluster_yaml_is_a_valid_launcher_config() -> None:
         "RAY_SERVE_ENABLE_HA_PROXY=1" in commands and "serve deploy serve_config.yaml" in commands
     )
     assert "--port=6380" in commands  # never Redis's 6379
+    workers = " ".join(config["worker_start_ray_commands"])
+    for started in (commands, workers):  # Ray's token auth on every node, token not inline
+        assert "RAY_AUTH_MODE=token" in started and "RAY_AUTH_TOKEN=" not in started
+        assert "RAY_SERVE_HAPROXY_LOG_TARGET=" in started
+    assert "RAY_AUTH_MODE=token serve deploy" in commands
+    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
 
 
 def test_serve_config_is_valid_and_its_builder_imports() -> None:
