@@ -16,6 +16,7 @@ import time
 import urllib.request
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from serve_app.accounts_cli import create_user_command, database_jwt_secret, read_password
@@ -86,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `raychat` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = _parser().parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        print(f"raychat: refusing to start: {problems}", file=sys.stderr, flush=True)
+        return 2
     if args.command == "token":
         return _token(settings, args)
     if args.command == "migrate":

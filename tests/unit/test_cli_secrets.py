@@ -64,3 +64,17 @@ def test_ray_token_auth_is_not_disabled(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(cli, "haproxy_usable", lambda: False)
     cli._choose_proxy(Settings(haproxy=False))
     assert "RAY_AUTH_MODE" not in os.environ  # ray.init() of a new cluster turns token auth on
+
+
+@pytest.mark.parametrize("secret", [None, "x" * 31])
+def test_prod_refuses_to_start_without_a_long_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], secret: str | None
+) -> None:
+    monkeypatch.setenv("RAYCHAT_PROFILE", "prod")
+    monkeypatch.delenv("RAYCHAT_JWT_SECRET", raising=False)
+    if secret is not None:
+        monkeypatch.setenv("RAYCHAT_JWT_SECRET", secret)
+    assert cli.main(["serve"]) == 2  # before any database or Ray is touched
+    err = capsys.readouterr().err
+    assert "refusing to start" in err and "RAYCHAT_JWT_SECRET" in err
+    assert "32 bytes" in err
