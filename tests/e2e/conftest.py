@@ -97,6 +97,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     env.pop("RAYCHAT_DATABASE_URL", None)
     env.pop("RAYCHAT_JWT_SECRET", None)
+    # Ray's token authentication as `raychat serve` leaves it: on for the cluster it starts.
+    env.pop("RAY_AUTH_MODE", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
         cwd=workdir,

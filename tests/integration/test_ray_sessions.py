@@ -23,7 +23,6 @@ from tests.conftest import demo_graph, flow_record
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if not ray.is_initialized():
         ray.init(address="local", include_dashboard=False, log_to_driver=False)
     db: Path = tmp_path_factory.mktemp("ray-sessions") / "chat.db"
