@@ -137,7 +137,8 @@ class RuntimeConfig(BaseModel):
 
     storage: StorageConfig
     sessions: SessionConfig = SessionConfig()
-    jwt_secret: str
+    # None: the secret generated once and kept in the database (`StorageActor.server_secret`).
+    jwt_secret: str | None = None
     # Shared state across replicas and nodes (frame archive for resume, rate limits); None =
     # in-process stand-ins.
     redis_url: str | None = None

@@ -233,6 +233,9 @@ class RayStorageClient:
     ) -> UserRecord | None:
         return await call_actor(self.handle.create_user.remote(user_name, password_hash, role))  # type: ignore[no-any-return]
 
+    async def server_secret(self, name: str) -> str:
+        return await self._retrying("server_secret", name)  # type: ignore[no-any-return]
+
     async def get_user_by_name(self, user_name: str) -> UserRecord | None:
         return await self._retrying("get_user_by_name", user_name)  # type: ignore[no-any-return]
 

@@ -9,6 +9,7 @@ the caller decides between 403 and 404.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 
@@ -271,3 +272,14 @@ class StorageOperations:
         """A user's newest audit-log entries. Read-only."""
         await self._ensure_ready()
         return await self._repo.list_audit_log(user_id, limit)
+
+    # Server-wide secrets.
+
+    @domain_errors
+    async def server_secret(self, name: str) -> str:
+        """The server-wide secret `name` (e.g. the JWT signing secret when the operator set
+        none), generated on first use (`secrets.token_urlsafe(48)`, 64 characters) and stored
+        in the database. Concurrent-safe and idempotent: every replica, node and restart gets
+        the same value (insert-if-absent, then read back)."""
+        await self._ensure_ready()
+        return await self._repo.ensure_server_value(name, secrets.token_urlsafe(48))

@@ -9,6 +9,7 @@ from actors.registry import Runtime
 from serve_app.errors import install_error_handlers
 from serve_app.limits import Limits, build_limiter
 from serve_app.metrics import RequestMetrics
+from serve_app.passwords import PasswordHashing
 from serve_app.routes import (
     assistants,
     audit,
@@ -57,10 +58,16 @@ def build_api(runtime: Runtime, config: ApiConfig | None = None) -> FastAPI:
     app.state.runtime = runtime
     app.state.api_config = config
     app.state.limiter = build_limiter(
-        Limits(asks_per_minute=config.asks_per_minute, concurrent_turns=config.concurrent_turns),
+        Limits(
+            asks_per_minute=config.asks_per_minute,
+            concurrent_turns=config.concurrent_turns,
+            logins_per_minute=config.logins_per_minute,
+            logins_per_address_per_minute=config.logins_per_address_per_minute,
+        ),
         runtime.config.redis_url,
         runtime.config.namespace,
     )
+    app.state.passwords = PasswordHashing(config.password_hash_workers, config.password_hash_queue)
     install_error_handlers(app)
     app.add_middleware(RequestMetrics)
     for module in ROUTERS:

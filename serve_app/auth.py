@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 import jwt
 
@@ -38,10 +39,14 @@ def issue_token(secret: str, principal: Principal, ttl_s: int = 86_400) -> str:
 
 
 def decode_token(secret: str, token: str) -> Principal:
-    """Verify signature, algorithm (HS256 only: `alg: none` is refused) and expiry."""
+    """Verify signature, algorithm (HS256 only: `alg: none` is refused) and expiry. A secret
+    shorter than 32 bytes verifies nothing (`enforce_minimum_key_length`)."""
     try:
         claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["exp", "sub"]}
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["exp", "sub"], "enforce_minimum_key_length": True},
         )
         sub = json.loads(claims["sub"])
         return Principal(
@@ -59,15 +64,27 @@ def _int(value: object) -> int:
     return int(value)
 
 
+TokenSource = Literal["header", "cookie", "query"]
+
+
+def token_with_source(
+    headers: Mapping[str, str], cookies: Mapping[str, str], query_token: str | None = None
+) -> tuple[str, TokenSource]:
+    """The caller's token and where it came from: Bearer header, then cookie, then
+    (WebSockets) the `t` parameter. A browser sends the cookie on its own, so the WebSocket
+    edge checks `Origin` for it (cross-site socket hijacking)."""
+    header = headers.get("authorization", "")
+    if header.lower().startswith("bearer ") and header[7:].strip():
+        return header[7:].strip(), "header"
+    if cookies.get(COOKIE_NAME):
+        return cookies[COOKIE_NAME], "cookie"
+    if query_token:
+        return query_token, "query"
+    raise Unauthorized("Missing token")
+
+
 def token_from(
     headers: Mapping[str, str], cookies: Mapping[str, str], query_token: str | None = None
 ) -> str:
     """The caller's token: Bearer header, then cookie, then (WebSockets) the `t` parameter."""
-    header = headers.get("authorization", "")
-    if header.lower().startswith("bearer ") and header[7:].strip():
-        return header[7:].strip()
-    if cookies.get(COOKIE_NAME):
-        return cookies[COOKIE_NAME]
-    if query_token:
-        return query_token
-    raise Unauthorized("Missing token")
+    return token_with_source(headers, cookies, query_token)[0]

@@ -16,9 +16,10 @@ import time
 import urllib.request
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from serve_app.accounts_cli import create_user_command
+from serve_app.accounts_cli import create_user_command, database_jwt_secret, read_password
 from serve_app.auth import Principal, issue_token
 from serve_app.settings import Settings
 from storage import make_engine
@@ -49,15 +50,28 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="use Serve's default Python proxy instead of HAProxy",
     )
-    token = commands.add_parser("token", help="print a JWT signed with the configured secret")
+    token = commands.add_parser(
+        "token",
+        help="print a JWT signed with the configured secret (RAYCHAT_JWT_SECRET, else the"
+        " database's generated one)",
+    )
     token.add_argument("--user-id", type=int, required=True)
     token.add_argument("--user-name", required=True)
     token.add_argument("--admin", action="store_true")
+    token.add_argument("--database-url")
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.add_argument("--database-url")
     user = commands.add_parser("user", help="create an account (e.g. the first admin)")
     user.add_argument("--user-name", required=True)
-    user.add_argument("--password", required=True)
+    secret = user.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    secret.add_argument(
+        "--password",
+        help="the password on the command line (visible in `ps` and shell history: prefer"
+        " --password-stdin or the prompt)",
+    )
     user.add_argument("--admin", action="store_true")
     user.add_argument("--database-url")
     return parser
@@ -73,23 +87,39 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the `raychat` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = _parser().parse_args(argv)
-    settings = _settings(args)
+    try:
+        settings = _settings(args)
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        print(f"raychat: refusing to start: {problems}", file=sys.stderr, flush=True)
+        return 2
     if args.command == "token":
-        role = "admin" if args.admin else "user"
-        print(
-            issue_token(
-                settings.jwt_secret,
-                Principal(args.user_id, args.user_name, role),
-                settings.jwt_expire_s,
-            )
-        )
-        return 0
+        return _token(settings, args)
     if args.command == "migrate":
         return _migrate(settings)
     if args.command == "user":
+        password = read_password(args.password, args.password_stdin)
         url = settings.absolute_database_url()
-        return create_user_command(url, args.user_name, args.password, args.admin)
+        return create_user_command(
+            url, args.user_name, password, args.admin, settings.password_min_length
+        )
     return _serve(settings, demo=args.demo)
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    """`raychat token`: sign with RAYCHAT_JWT_SECRET, else with the secret kept in the database
+    (generated there now if the server never started on it)."""
+    secret = settings.jwt_secret
+    if secret is None:
+        found = database_jwt_secret(settings.absolute_database_url())
+        if found.problem is not None:
+            print(f"raychat token: {found.problem}", file=sys.stderr)
+            return 2
+        secret = found.secret
+    role = "admin" if args.admin else "user"
+    principal = Principal(args.user_id, args.user_name, role)
+    print(issue_token(secret, principal, settings.jwt_expire_s))
+    return 0
 
 
 def _migrate(settings: Settings) -> int:
@@ -111,7 +141,9 @@ def _migrate(settings: Settings) -> int:
     if status.state is not SchemaState.CURRENT:
         print(f"raychat migrate: {status.problem()}", file=sys.stderr)
         return 2
-    print(f"schema is up to date (revision {status.revision}) at {url}")
+    print(
+        f"schema is up to date (revision {status.revision}) at {settings.printable_database_url()}"
+    )
     return 0
 
 
@@ -148,8 +180,9 @@ def haproxy_usable() -> bool:
 
 def _choose_proxy(settings: Settings) -> str:
     # Must run before Ray or Serve is imported: Serve reads these variables at import time and
-    # the Ray processes started below inherit this environment.
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    # the Ray processes started below inherit this environment. RAY_AUTH_MODE is left alone:
+    # `ray.init()` of a new local cluster turns Ray's token authentication on (token in
+    # ~/.ray/auth_token, generated if missing) and every Ray process started below inherits it.
     if settings.ray_address is None:
         # Our own single-node cluster: HAProxy is local and learns of a stopping replica at
         # once, so Serve's 30 s "let remote load balancers deregister" drain only delays Ctrl-C.
@@ -183,6 +216,11 @@ def _isolate_haproxy() -> None:
         "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": base,
         "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{base}/server-state",
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{base}/metrics.sock",
+        # HAProxy's `option httplog` logs whole request lines, `?t=<token>` included, to its
+        # log target (default: syslog on 127.0.0.1:514). Point it at a socket nobody can
+        # create (this 0700 directory's, never bound): the lines are dropped. Set the
+        # variable yourself to keep an access log (and know it holds WebSocket tokens).
+        "RAY_SERVE_HAPROXY_LOG_TARGET": f"{base}/no-access-log.sock",
         "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
         **direct_ingress_ports(),
@@ -253,17 +291,21 @@ def _wait_ready(url: str, stop: threading.Event) -> None:
 
 
 def _announce(settings: Settings, base: str, proxy: str, demo: bool) -> None:
-    lines = [f"raychat serving on {base} (proxy: {proxy}, database: {settings.database_url})"]
+    database = settings.printable_database_url()
+    lines = [f"raychat serving on {base} (proxy: {proxy}, database: {database})"]
     if demo:
         data = _install_demo(settings)
         ws = base.replace("http", "ws", 1)
+        # The token is printed once, on its own line; no URL carries it (URLs end up in
+        # shell history, browser history and proxy logs).
         lines += [
             f"demo user_id: {data.user_id}",
             f"demo user_name: {data.user_name}",
             f"demo flow_id: {data.flow_id}",
             f"demo assistant_id: {data.assistant_id}",
             f"demo token: {data.token}",
-            f"demo websocket: {ws}/api/v1/chat/chat/{data.flow_id}?t={data.token}",
+            f"demo websocket: {ws}/api/v1/chat/chat/{data.flow_id} (token: `?t=<demo token>`"
+            " or the `Authorization: Bearer` header)",
         ]
     lines.append("raychat ready (Ctrl-C to stop)")
     print("\n".join(lines), flush=True)
@@ -274,10 +316,16 @@ def _install_demo(settings: Settings) -> Any:
     from actors.registry import storage_actor
     from actors.storage_client import RayStorageClient
     from serve_app.demo import install_demo
+    from storage.sql_server_state import JWT_SECRET_NAME
 
     config = settings.runtime_config()
     storage = RayStorageClient(storage_actor(config.storage, config.namespace))
-    return asyncio.run(install_demo(storage, settings.jwt_secret, settings.jwt_expire_s))
+
+    async def install() -> Any:
+        secret = settings.jwt_secret or await storage.server_secret(JWT_SECRET_NAME)
+        return await install_demo(storage, secret, settings.jwt_expire_s)
+
+    return asyncio.run(install())
 
 
 def _shutdown(settings: Settings, started_ray: bool) -> None:

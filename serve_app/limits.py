@@ -1,4 +1,6 @@
-"""Per-user rate limits: asks per minute (sliding window) and concurrent turns (leases).
+"""Rate limits: asks per minute per user (sliding window), concurrent turns per user (leases),
+and login/registration attempts per minute per client address and per user name (sliding
+windows, counted before any password is hashed).
 
 One small interface, two implementations: `RedisLimiter` (shared by every ingress replica, when
 `RAYCHAT_REDIS_URL` is set) and `LocalLimiter` (per replica). Both raise `RateLimited` with
@@ -34,12 +36,14 @@ PRUNE_AT_USERS = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Per user. A limit of 0 is off."""
+    """Per user (asks, turns), per address and per user name (logins). A limit of 0 is off."""
 
     asks_per_minute: int = 60
     concurrent_turns: int = 4
     window_s: float = 60.0
     lease_s: float = 600.0
+    logins_per_minute: int = 10
+    logins_per_address_per_minute: int = 10
 
 
 class TurnLease(Protocol):
@@ -78,13 +82,37 @@ def turns_limited(limits: Limits) -> RateLimited:
     )
 
 
+def login_limited(limit: int, wait_s: float, scope: str) -> RateLimited:
+    """The error for too many login/registration attempts from one address or for one name."""
+    metrics.RATE_LIMITED.labels("logins").inc()
+    return RateLimited(
+        f"Too many login attempts: at most {limit} per minute, retry later",
+        retry_after=max(1, math.ceil(wait_s)),
+        limit=limit,
+        scope=scope,
+    )
+
+
+def login_checks(limits: Limits, address: str, user_name: str) -> list[tuple[str, str, int]]:
+    """(scope, key, limit) of each login window that is on: the address's, then the name's."""
+    checks = [
+        ("logins_per_address", f"addr:{address}", limits.logins_per_address_per_minute),
+        ("logins_per_user_name", f"name:{user_name}", limits.logins_per_minute),
+    ]
+    return [c for c in checks if c[2] > 0]
+
+
 class RateLimiter:
     """The interface. `check_ask` counts one ask or raises RateLimited; `acquire_turn` takes a
-    turn slot or raises RateLimited; `turn_slot` holds one for a `with` block."""
+    turn slot or raises RateLimited; `turn_slot` holds one for a `with` block; `check_login`
+    counts one login or registration attempt or raises RateLimited."""
 
     limits: Limits
 
     async def check_ask(self, user_id: int) -> None:
+        raise NotImplementedError
+
+    async def check_login(self, address: str, user_name: str) -> None:
         raise NotImplementedError
 
     async def acquire_turn(self, user_id: int) -> TurnLease:
@@ -112,6 +140,7 @@ class LocalLimiter(RateLimiter):
         self._clock = clock
         self._asks: dict[int, deque[float]] = {}
         self._turns: dict[int, dict[str, float]] = {}
+        self._logins: dict[str, deque[float]] = {}
 
     async def check_ask(self, user_id: int) -> None:
         if self.limits.asks_per_minute <= 0:
@@ -125,6 +154,20 @@ class LocalLimiter(RateLimiter):
         if len(window) >= self.limits.asks_per_minute:
             raise ask_limited(self.limits, window[0] + self.limits.window_s - now)
         window.append(now)
+
+    async def check_login(self, address: str, user_name: str) -> None:
+        now = self._clock()
+        if len(self._logins) > PRUNE_AT_USERS:
+            cutoff = now - self.limits.window_s
+            for key in [k for k, w in self._logins.items() if not w or w[-1] <= cutoff]:
+                del self._logins[key]
+        for scope, key, limit in login_checks(self.limits, address, user_name):
+            window = self._logins.setdefault(key, deque())
+            while window and window[0] <= now - self.limits.window_s:
+                window.popleft()
+            if len(window) >= limit:
+                raise login_limited(limit, window[0] + self.limits.window_s - now, scope)
+            window.append(now)
 
     async def acquire_turn(self, user_id: int) -> TurnLease:
         if self.limits.concurrent_turns <= 0:
@@ -227,6 +270,16 @@ class RedisLimiter(RateLimiter):
             await self._fallback.check_ask(user_id)
         elif int(wait_ms) >= 0:
             raise ask_limited(self.limits, int(wait_ms) / 1000)
+
+    async def check_login(self, address: str, user_name: str) -> None:
+        for scope, key, limit in login_checks(self.limits, address, user_name):
+            args = [limit, self.limits.window_s * 1000, self._now_ms(), uuid.uuid4().hex]
+            wait_ms = await self._run(self._ask, f"{self._prefix}:login:{key}", args)
+            if wait_ms is None:
+                await self._fallback.check_login(address, user_name)
+                return
+            if int(wait_ms) >= 0:
+                raise login_limited(limit, int(wait_ms) / 1000, scope)
 
     async def acquire_turn(self, user_id: int) -> TurnLease:
         if self.limits.concurrent_turns <= 0:

@@ -9,12 +9,15 @@ admin page fires many requests); non-admin claims need no lookup at all.
 from __future__ import annotations
 
 import time
+import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 from actors.registry import Runtime
 from serve_app.auth import Principal, decode_token
 from storage.records import UserRecord
+from storage.sql_server_state import JWT_SECRET_NAME
 
 ROLE_CACHE_S = 5.0
 ADMIN = "admin"
@@ -61,8 +64,26 @@ async def verified_principal(
     return replace(claimed, role=USER)
 
 
+# Per storage client (one per replica): the database's secret never changes once generated.
+_GENERATED_SECRETS: weakref.WeakKeyDictionary[Any, str] = weakref.WeakKeyDictionary()
+
+
+async def signing_secret(runtime: Runtime) -> str:
+    """The JWT secret: `RAYCHAT_JWT_SECRET` when configured, else the one generated once and
+    kept in the database (asked of the storage actor on first use, then cached), so every
+    replica, node, restart and `raychat token` signs and verifies with the same secret."""
+    configured = runtime.config.jwt_secret
+    if configured is not None:
+        return configured
+    secret = _GENERATED_SECRETS.get(runtime.storage)
+    if secret is None:
+        secret = await runtime.storage.server_secret(JWT_SECRET_NAME)
+        _GENERATED_SECRETS[runtime.storage] = secret
+    return secret
+
+
 async def authenticate(runtime: Runtime, token: str, cache: RoleCache = ROLE_CACHE) -> Principal:
     """The caller of a token: signature, algorithm and expiry checked (Unauthorized otherwise),
     admin role checked against the user table. REST and WebSocket use this."""
-    claimed = decode_token(runtime.config.jwt_secret, token)
+    claimed = decode_token(await signing_secret(runtime), token)
     return await verified_principal(claimed, runtime.storage.get_user, cache)

@@ -21,7 +21,9 @@ from actors.config import (
     check_provider_names,
 )
 
-DEV_JWT_SECRET = "raychat-dev-secret-change-me-before-production"
+# HS256 keys shorter than the digest are brute-forceable offline; PyJWT's
+# `enforce_minimum_key_length` refuses them too.
+JWT_SECRET_MIN_BYTES = 32
 
 
 class ApiConfig(BaseModel):
@@ -32,10 +34,19 @@ class ApiConfig(BaseModel):
 
     jwt_expire_s: int = Field(default=86_400, ge=60)
     allow_registration: bool = True
-    password_min_length: int = Field(default=6, ge=1, le=128)
+    password_min_length: int = Field(default=8, ge=1, le=128)
     cookie_secure: bool = False
     asks_per_minute: int = Field(default=60, ge=0)
     concurrent_turns: int = Field(default=4, ge=0)
+    # Accounts, login throttling and socket origins (issue 8, accounts & secrets).
+    # Dev: the database's first registrant becomes admin. Prod: admins only via `raychat user`.
+    first_user_admin: bool = True
+    logins_per_minute: int = Field(default=10, ge=0)
+    logins_per_address_per_minute: int = Field(default=10, ge=0)
+    trust_x_forwarded_for: bool = False
+    allowed_origins: tuple[str, ...] = ()
+    password_hash_workers: int = Field(default=2, ge=1)
+    password_hash_queue: int = Field(default=32, ge=0)
 
 
 class Settings(BaseSettings):
@@ -49,7 +60,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///raychat.db"
     redis_url: str | None = None
     ray_address: str | None = None
-    jwt_secret: str = DEV_JWT_SECRET
+    # None: generated once and kept in the database (dev only; prod requires one).
+    jwt_secret: str | None = None
     jwt_expire_s: int = Field(default=86_400, ge=60)
     namespace: str = "raychat"
     haproxy: bool = True
@@ -62,9 +74,11 @@ class Settings(BaseSettings):
     storage_queue_ops: int = Field(default=10_000, ge=1)
     ws_max_frame_bytes: int = Field(default=1 << 20, ge=1024)
     ws_idle_timeout_s: float = Field(default=300.0, gt=0)
-    allow_registration: bool = True
-    password_min_length: int = Field(default=6, ge=1, le=128)
-    cookie_secure: bool = False
+    # None: on in dev, off in prod (turn it on explicitly with RAYCHAT_ALLOW_REGISTRATION=true).
+    allow_registration: bool | None = None
+    password_min_length: int = Field(default=8, ge=1, le=128)
+    # None: off in dev (plain http on loopback), on in prod.
+    cookie_secure: bool | None = None
     # Per user; 0 turns a limit off.
     rate_asks_per_minute: int = Field(default=60, ge=0)
     rate_concurrent_turns: int = Field(default=4, ge=0)
@@ -87,12 +101,59 @@ class Settings(BaseSettings):
     @classmethod
     def _profile_names(cls, placements: dict[str, PlacementProfile]) -> dict[str, PlacementProfile]:
         return check_profile_names(placements)
+    # Accounts, login throttling and socket origins (issue 8, accounts & secrets).
+    # Login and registration attempts per minute, per user name and per client address.
+    rate_logins_per_minute: int = Field(default=10, ge=0)
+    # The per-address part alone (None: the same as rate_logins_per_minute). Behind a proxy
+    # that does not pass X-Forwarded-For every client has the proxy's address.
+    rate_logins_per_address_per_minute: int | None = Field(default=None, ge=0)
+    # Take the client address from the last X-Forwarded-For entry (only behind a proxy that
+    # sets it: clients can send any value).
+    trust_x_forwarded_for: bool = False
+    # Origins besides the server's own that may open a socket authenticated by cookie
+    # (comma-separated or a JSON list).
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = ()
+    # argon2 hashing: worker threads per replica, and hashes waiting at most (0 = unbounded).
+    password_hash_workers: int = Field(default=2, ge=1)
+    password_hash_queue: int = Field(default=32, ge=0)
+
+    @field_validator("jwt_secret", mode="before")
+    @classmethod
+    def _blank_secret_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _origin_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+            return tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
+        return value
 
     @model_validator(mode="after")
-    def _refuse_unsafe_defaults(self) -> Settings:
-        if self.profile != "dev" and self.jwt_secret == DEV_JWT_SECRET:
-            raise ValueError("RAYCHAT_JWT_SECRET must be set outside the dev profile")
+    def _refuse_unsafe_secrets(self) -> Settings:
+        if self.jwt_secret is None:
+            if self.profile != "dev":
+                raise ValueError(
+                    "the prod profile needs RAYCHAT_JWT_SECRET (at least"
+                    f" {JWT_SECRET_MIN_BYTES} bytes, e.g. `python -c 'import secrets;"
+                    " print(secrets.token_urlsafe(48))'`)"
+                )
+        elif len(self.jwt_secret.encode()) < JWT_SECRET_MIN_BYTES:
+            raise ValueError(
+                f"RAYCHAT_JWT_SECRET must be at least {JWT_SECRET_MIN_BYTES} bytes (UTF-8), it"
+                f" has {len(self.jwt_secret.encode())}"
+            )
         return self
+
+    @property
+    def is_prod(self) -> bool:
+        return self.profile == "prod"
+
+    def printable_database_url(self) -> str:
+        """The database URL with any password masked (`***`), for logs and the console."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
 
     def absolute_database_url(self) -> str:
         """SQLite paths resolved against the current directory: actors run in other cwds."""
@@ -129,11 +190,24 @@ class Settings(BaseSettings):
         """The frozen configuration of the REST layer (accounts, cookies, rate limits)."""
         return ApiConfig(
             jwt_expire_s=self.jwt_expire_s,
-            allow_registration=self.allow_registration,
+            allow_registration=(
+                not self.is_prod if self.allow_registration is None else self.allow_registration
+            ),
             password_min_length=self.password_min_length,
-            cookie_secure=self.cookie_secure,
+            cookie_secure=self.is_prod if self.cookie_secure is None else self.cookie_secure,
             asks_per_minute=self.rate_asks_per_minute,
             concurrent_turns=self.rate_concurrent_turns,
+            first_user_admin=not self.is_prod,
+            logins_per_minute=self.rate_logins_per_minute,
+            logins_per_address_per_minute=(
+                self.rate_logins_per_minute
+                if self.rate_logins_per_address_per_minute is None
+                else self.rate_logins_per_address_per_minute
+            ),
+            trust_x_forwarded_for=self.trust_x_forwarded_for,
+            allowed_origins=self.allowed_origins,
+            password_hash_workers=self.password_hash_workers,
+            password_hash_queue=self.password_hash_queue,
         )
 
 

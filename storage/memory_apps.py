@@ -43,6 +43,7 @@ class MemoryApps:
         self.versions: dict[tuple[str, int], FlowVersionRecord] = {}
         self.assistants: dict[str, AssistantRecord] = {}
         self.users: dict[int, UserRecord] = {}
+        self.server_values: dict[str, str] = {}
 
     def _apps_of(self, owner_id: int | None) -> set[str] | None:
         """Ids of the owner's flows and assistants (deleted too); None for everyone's."""
@@ -193,6 +194,10 @@ class MemoryApps:
         if await self.get_user_by_name(user_name) is not None:
             return None
         return self._add_user(user_name, role or ("user" if self.users else "admin"), password_hash)
+
+    async def ensure_server_value(self, name: str, candidate: str) -> str:
+        """The value under `name`, `candidate` if there was none (one event loop: atomic)."""
+        return self.server_values.setdefault(name, candidate)
 
     async def get_user(self, user_id: int) -> UserRecord | None:
         """By id."""

@@ -39,6 +39,7 @@ from storage.records import (
 )
 from storage.sql_apps import SqlApps
 from storage.sql_messages import CONTEXT_CATEGORIES, SqlMessages
+from storage.sql_server_state import SqlServerState
 from storage.sql_sessions import SqlSessions
 from storage.sql_stats import SqlStats
 from storage.sql_users import SqlUsers
@@ -134,8 +135,13 @@ class Repository(Protocol):
     async def list_telemetry(self, event_type: str, limit: int = 100) -> list[TelemetryRecord]: ...
     async def list_audit_log(self, user_id: int, limit: int = 100) -> list[AuditRecord]: ...
 
+    # Server-wide values (the generated JWT secret).
+    async def ensure_server_value(self, name: str, candidate: str) -> str: ...
 
-class SqlRepository(SqlWrites, SqlMessages, SqlSessions, SqlStats, SqlApps, SqlUsers):
+
+class SqlRepository(
+    SqlWrites, SqlMessages, SqlSessions, SqlStats, SqlApps, SqlUsers, SqlServerState
+):
     """All SQL of raychat. Safe to share across coroutines (each call takes its own connection).
     Holds no state besides its engine."""
 

@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.dialect import insert_ignoring_duplicates
 from storage.records import UserRecord, utcnow
 from storage.rows import audit_record, telemetry_record, user_record
+from storage.sql_server_state import claim_value
 from storage.tables import AuditLog, TelemetryEvent, User, table_of
+
+# The `server_state` row that the first registrant claims (dev profile): whoever inserts it
+# becomes admin, so two racing first registrations make exactly one admin on every backend.
+FIRST_ADMIN_CLAIM = "first_admin"
+
+
+async def _first_user_role(conn: AsyncConnection, user_name: str) -> str:
+    """`admin` when the database has no user yet and this transaction wins the first-admin
+    claim, else `user`."""
+    if (await conn.execute(select(func.count()).select_from(User))).scalar_one():
+        return "user"
+    claim = f"{user_name}:{uuid.uuid4().hex}"
+    return "admin" if await claim_value(conn, FIRST_ADMIN_CLAIM, claim) == claim else "user"
 
 
 class SqlUsers:
@@ -38,12 +54,12 @@ class SqlUsers:
         self, user_name: str, password_hash: str, role: str | None = None
     ) -> UserRecord | None:
         """A new user, or None when the name is taken. `role` None means: `admin` for the first
-        user of the database, `user` after that."""
+        user of the database, `user` after that; atomic (the first-admin claim in
+        `server_state`): concurrent first registrations make one admin."""
         try:
             async with self.engine.begin() as conn:
                 if role is None:
-                    count = select(func.count()).select_from(User)
-                    role = "user" if (await conn.execute(count)).scalar_one() else "admin"
+                    role = await _first_user_role(conn, user_name)
                 values = {
                     "user_name": user_name,
                     "role": role,

@@ -254,6 +254,18 @@ class TelemetryEvent(Base):
     )
 
 
+class ServerState(Base):
+    """Server-wide values decided once per database, whichever replica or node asks first: the
+    generated JWT signing secret (`jwt_secret`, when `RAYCHAT_JWT_SECRET` is not set) and the
+    first-admin claim (`first_admin`, dev registration). Written insert-if-absent only."""
+
+    __tablename__ = "server_state"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+    create_time: Mapped[datetime] = _created()
+
+
 def table_of(model: type[Base]) -> Table:
     """The Core `Table` of a mapped class (typed, for Core statements)."""
     table = model.__table__

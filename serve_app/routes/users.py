@@ -2,33 +2,81 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
 
 from serve_app.auth import COOKIE_NAME
-from serve_app.deps import ApiConfigDep, CurrentUser, RuntimeDep
-from serve_app.schemas.envelope import CONFLICT, FORBIDDEN, INVALID, UNAUTHORIZED, Envelope, ok
+from serve_app.deps import ApiConfigDep, CurrentUser, LimiterDep, RuntimeDep
+from serve_app.passwords import PasswordHashing
+from serve_app.schemas.envelope import (
+    CONFLICT,
+    FORBIDDEN,
+    INVALID,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    Envelope,
+    ok,
+)
 from serve_app.schemas.users import LoginPublic, UserCreate, UserPublic
-from serve_app.services.users import do_login, do_register
+from serve_app.services.users import check_registration_open, do_login, do_register
+from serve_app.settings import ApiConfig
 
 router = APIRouter(prefix="/api/v1/user", tags=["users"])
 
 
-@router.post("/register", responses={**FORBIDDEN, **CONFLICT, **INVALID})
+def client_address(request: Request, config: ApiConfig) -> str:
+    """The address login throttling counts: the TCP peer, or with `trust_x_forwarded_for` the
+    last `X-Forwarded-For` entry (the one the nearest proxy added; clients forge the others)."""
+    if config.trust_x_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "").split(",")[-1].strip()
+        if forwarded:
+            return forwarded
+    return request.client.host if request.client else "unknown"
+
+
+def get_passwords(request: Request) -> PasswordHashing:
+    """The replica's bounded argon2 pool."""
+    passwords: PasswordHashing = request.app.state.passwords
+    return passwords
+
+
+PasswordsDep = Annotated[PasswordHashing, Depends(get_passwords)]
+
+
+@router.post("/register", responses={**FORBIDDEN, **CONFLICT, **INVALID, **RATE_LIMITED})
 async def register(
-    runtime: RuntimeDep, config: ApiConfigDep, body: UserCreate
+    runtime: RuntimeDep,
+    config: ApiConfigDep,
+    limiter: LimiterDep,
+    passwords: PasswordsDep,
+    body: UserCreate,
+    request: Request,
 ) -> Envelope[UserPublic]:
-    """*Public.* Create an account (the first account of a database becomes admin). 403 when
-    registration is disabled (`RAYCHAT_ALLOW_REGISTRATION=false`), 409 for a taken name."""
-    return ok(await do_register(runtime, config, body))
+    """*Public.* Create an account (dev: the first account of a database becomes admin; prod:
+    never). 403 when registration is disabled (`RAYCHAT_ALLOW_REGISTRATION`, off in prod), 409
+    for a taken name, 429 (`Retry-After`) over `RAYCHAT_RATE_LOGINS_PER_MINUTE` attempts per
+    client address or user name."""
+    check_registration_open(config)
+    await limiter.check_login(client_address(request, config), body.user_name.casefold())
+    return ok(await do_register(runtime, config, body, passwords))
 
 
-@router.post("/login", responses={**UNAUTHORIZED, **INVALID})
+@router.post("/login", responses={**UNAUTHORIZED, **INVALID, **RATE_LIMITED})
 async def login(
-    runtime: RuntimeDep, config: ApiConfigDep, body: UserCreate, response: Response
+    runtime: RuntimeDep,
+    config: ApiConfigDep,
+    limiter: LimiterDep,
+    passwords: PasswordsDep,
+    body: UserCreate,
+    request: Request,
+    response: Response,
 ) -> Envelope[LoginPublic]:
     """*Public.* Check the password; answer a token and set it as the `access_token_cookie`
-    cookie (HttpOnly, SameSite=Lax)."""
-    data = await do_login(runtime, config, body)
+    cookie (HttpOnly, SameSite=Lax, Secure in prod). 429 (`Retry-After`) over
+    `RAYCHAT_RATE_LOGINS_PER_MINUTE` attempts per client address or user name."""
+    await limiter.check_login(client_address(request, config), body.user_name.casefold())
+    data = await do_login(runtime, config, body, passwords)
     response.set_cookie(
         COOKIE_NAME,
         data.access_token,

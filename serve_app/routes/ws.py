@@ -9,11 +9,12 @@ import logging
 from fastapi import APIRouter, WebSocket
 
 from actors.apps import AppKind
-from actors.errors import RaychatError
+from actors.errors import Forbidden, RaychatError
 from serve_app import metrics
-from serve_app.auth import token_from
+from serve_app.auth import token_with_source
 from serve_app.chat_socket import ChatSocket, access_app
 from serve_app.principals import authenticate
+from serve_app.settings import ApiConfig
 from serve_app.telemetry import record_connection_alive
 from storage.records import utcnow
 
@@ -41,6 +42,27 @@ async def assistant_chat(
     await serve_socket(ws, "assistant", assistant_id, chat_id, t)
 
 
+def own_origin(ws: WebSocket) -> str | None:
+    """The server's origin as this request names it: scheme (ws -> http, wss -> https) and the
+    `Host` header (host and port), lower case; None without a Host header."""
+    host = ws.headers.get("host", "").strip().lower()
+    if not host:
+        return None
+    scheme = "https" if ws.url.scheme in ("wss", "https") else "http"
+    return f"{scheme}://{host}"
+
+
+def check_origin(ws: WebSocket, config: ApiConfig) -> None:
+    """A socket authenticated by the cookie must come from the server's own origin or one of
+    `RAYCHAT_ALLOWED_ORIGINS` (Forbidden otherwise, closed with 1008): the browser sends the
+    cookie to a cross-site page's socket too. Header and `t` tokens need no check."""
+    origin = ws.headers.get("origin", "").strip().lower().rstrip("/")
+    allowed = {o.lower() for o in config.allowed_origins}
+    if origin and (origin == own_origin(ws) or origin in allowed):
+        return
+    raise Forbidden("Origin not allowed for a cookie-authenticated socket")
+
+
 async def serve_socket(
     ws: WebSocket, kind: AppKind, app_id: str, chat_id: str | None, t: str | None
 ) -> None:
@@ -48,7 +70,10 @@ async def serve_socket(
     runtime = ws.app.state.runtime
     await ws.accept()
     try:
-        user = await authenticate(runtime, token_from(ws.headers, ws.cookies, t))
+        token, source = token_with_source(ws.headers, ws.cookies, t)
+        if source == "cookie":
+            check_origin(ws, ws.app.state.api_config)
+        user = await authenticate(runtime, token)
         app = await access_app(runtime, user, kind, app_id)
     except RaychatError as exc:
         code = CLOSE_POLICY if exc.code in POLICY_CODES else CLOSE_INTERNAL

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 USER_NAME_MAX = 128
 PASSWORD_MAX = 256
+
+
+def normalize_user_name(value: str) -> str:
+    """NFKC-normalized and stripped, so look-alike spellings (full-width, ligatures,
+    compatibility forms) of one name are one account. ValueError for empty or unprintable."""
+    name = unicodedata.normalize("NFKC", value).strip()
+    if not name or not name.isprintable():
+        raise ValueError("user_name must be printable text, not only spaces")
+    if len(name) > USER_NAME_MAX:
+        raise ValueError(f"user_name must be at most {USER_NAME_MAX} characters")
+    return name
 
 
 class UserCreate(BaseModel):
@@ -23,10 +36,7 @@ class UserCreate(BaseModel):
     @field_validator("user_name")
     @classmethod
     def _printable_name(cls, value: str) -> str:
-        name = value.strip()
-        if not name or not name.isprintable():
-            raise ValueError("user_name must be printable text, not only spaces")
-        return name
+        return normalize_user_name(value)
 
 
 class UserPublic(BaseModel):

@@ -1,5 +1,6 @@
 """`serve deploy serve_config.yaml` on a Ray cluster started with `ray start` (as cluster.yaml
-does), HAProxy mode: the deployed app answers /health, REST and a WebSocket chat turn.
+does: HAProxy mode, Ray token authentication on with the token in RAY_AUTH_TOKEN): the deployed
+app answers /health, REST and a WebSocket chat turn, and Ray refuses clients without the token.
 
 This tier runs before tests/e2e (pytest orders folders by name) on purpose: with the e2e tier's
 `raychat serve` alive on the same machine, requests to this cluster's HTTP port were answered by
@@ -10,13 +11,16 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -52,8 +56,18 @@ def wait_until(check: object, seconds: float, what: str) -> None:
     raise AssertionError(f"{what} not ready within {seconds:.0f} s")
 
 
+@dataclass(frozen=True)
+class Deployed:
+    """The app's base URL and the cluster's Ray endpoints and token."""
+
+    base: str
+    dashboard: str
+    gcs: str
+    ray_token: str
+
+
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     work = tmp_path_factory.mktemp("serve-deploy")
     http_port, gcs_port, dash_port = free_port(), free_port(), free_port()
     config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
@@ -67,9 +81,12 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     (work / "serve_config.yaml").write_text(yaml.safe_dump(config))
     haproxy = tempfile.mkdtemp(prefix="rc-", dir="/tmp")
+    ray_token = secrets.token_hex(32)
     env = {
         **os.environ,
-        "RAY_AUTH_MODE": "disabled",
+        # As cluster.yaml: Ray's token authentication, the token from the environment.
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN": ray_token,
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
         "RAYCHAT_JWT_SECRET": SECRET,
@@ -116,8 +133,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     dashboard = f"http://127.0.0.1:{dash_port}"
     try:
+        ray_auth = {"Authorization": f"Bearer {ray_token}"}
         wait_until(
-            lambda: httpx.get(f"{dashboard}/api/version").status_code == 200, 120, "Ray dashboard"
+            lambda: httpx.get(f"{dashboard}/api/version", headers=ray_auth).status_code == 200,
+            120,
+            "Ray dashboard",
         )
         subprocess.run(
             ["serve", "deploy", str(work / "serve_config.yaml"), "-a", dashboard],
@@ -129,7 +149,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         )
         base = f"http://127.0.0.1:{http_port}"
         wait_until(lambda: httpx.get(f"{base}/health").status_code == 200, 180, "raychat")
-        yield base
+        yield Deployed(base, dashboard, f"127.0.0.1:{gcs_port}", ray_token)
     finally:
         subprocess.run(
             ["serve", "shutdown", "-a", dashboard, "-y"],
@@ -145,15 +165,15 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             head.kill()
 
 
-async def test_deployed_app_serves_rest_and_chat(deployed: str) -> None:
+async def test_deployed_app_serves_rest_and_chat(deployed: Deployed) -> None:
     token = issue_token(SECRET, Principal(7, "deployer"))
     headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=deployed, headers=headers, timeout=30) as http:
+    with httpx.Client(base_url=deployed.base, headers=headers, timeout=30) as http:
         created = http.post("/api/v1/flows", json={"name": "deployed", "data": demo_graph()})
         assert created.status_code == 200, created.text
         flow_id = created.json()["data"]["id"]
         assert http.patch(f"/api/v1/flows/{flow_id}", json={"status": 2}).status_code == 200
-    ws_url = deployed.replace("http", "ws", 1)
+    ws_url = deployed.base.replace("http", "ws", 1)
     chat_id = uuid.uuid4().hex
     async with websockets.connect(
         f"{ws_url}/api/v1/chat/chat/{flow_id}?t={token}&chat_id={chat_id}"
@@ -164,3 +184,38 @@ async def test_deployed_app_serves_rest_and_chat(deployed: str) -> None:
             frames.append(json.loads(await ws.recv()))
     assert frames[-2]["message"] == "echo(0): deployed hello"
     assert isinstance(frames[-2]["message_id"], int)
+
+
+def test_ray_refuses_clients_without_the_token(deployed: Deployed, tmp_path: Path) -> None:
+    """Ray's own ports are authenticated: the dashboard API and a driver need the token."""
+    assert httpx.get(f"{deployed.dashboard}/api/version").status_code in (401, 403)
+    wrong = httpx.get(
+        f"{deployed.dashboard}/api/version", headers={"Authorization": "Bearer " + "0" * 64}
+    )
+    assert wrong.status_code in (401, 403)
+    script = (
+        f"import ray; ray.init(address={deployed.gcs!r}, namespace='probe'); print('CONNECTED');"
+        " ray.shutdown()"
+    )
+
+    def driver(token: str) -> subprocess.CompletedProcess[str]:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH")},
+            "RAY_AUTH_MODE": "token",
+            "RAY_AUTH_TOKEN": token,
+            "HOME": str(tmp_path),  # no ~/.ray/auth_token to fall back on
+        }
+        return subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    refused = driver("0" * 64)
+    assert refused.returncode != 0 and "CONNECTED" not in refused.stdout, refused.stdout
+    assert "token" in refused.stderr.lower(), refused.stderr[-2000:]
+    admitted = driver(deployed.ray_token)  # the control: the same driver with the token
+    assert "CONNECTED" in admitted.stdout, admitted.stderr[-2000:]

@@ -1,8 +1,11 @@
 """End-to-end tier: one real `raychat serve --demo` (Ray + Serve in HAProxy mode + SQLite) per
-test session, driven over real HTTP and WebSocket clients."""
+test session, driven over real HTTP and WebSocket clients. Started as the README's quick start
+is: without RAYCHAT_JWT_SECRET, so the server generates its secret and keeps it in the database
+(read from there for the tests that sign tokens of their own)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -18,6 +21,8 @@ import pytest
 
 START_TIMEOUT_S = 180
 STOP_TIMEOUT_S = 60
+# RAYCHAT_ALLOWED_ORIGINS of the suite's server (a cookie socket from it is accepted).
+ALLOWED_ORIGIN = "https://allowed.example"
 
 
 @dataclass(frozen=True)
@@ -58,22 +63,42 @@ def _value(lines: list[str], label: str) -> str:
     raise AssertionError(f"{label!r} not printed; output:\n" + "\n".join(lines[-40:]))
 
 
+def database_secret(workdir: Path) -> str:
+    """The JWT secret the server generated and keeps in its database."""
+    from storage import SqlRepository, make_engine
+    from storage.sql_server_state import JWT_SECRET_NAME
+
+    async def read() -> str:
+        repo = SqlRepository(make_engine(f"sqlite:///{workdir / 'raychat.db'}"))
+        try:
+            return await repo.ensure_server_value(JWT_SECRET_NAME, "unused-candidate")
+        finally:
+            await repo.close()
+
+    return asyncio.run(read())
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("raychat-serve")
     port = free_port()
-    secret = "e2e-secret-" + "x" * 32
     env = {
         **os.environ,
-        "RAYCHAT_JWT_SECRET": secret,
         "PYTHONUNBUFFERED": "1",
         # The suite asks many times as the demo user; the ask limit itself is tested without
         # the whole suite racing it (unit and Redis tiers), the turn limit end to end.
         "RAYCHAT_RATE_ASKS_PER_MINUTE": "1000",
         # Short, so the idle close is testable; activity in either direction resets it.
         "RAYCHAT_WS_IDLE_TIMEOUT_S": "8",
+        # The suite registers and logs in many accounts from one address; the login limit is
+        # tested in the unit tier (tests/unit/rest/test_accounts_safety.py).
+        "RAYCHAT_RATE_LOGINS_PER_MINUTE": "10000",
+        "RAYCHAT_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
     }
     env.pop("RAYCHAT_DATABASE_URL", None)
+    env.pop("RAYCHAT_JWT_SECRET", None)
+    # Ray's token authentication as `raychat serve` leaves it: on for the cluster it starts.
+    env.pop("RAY_AUTH_MODE", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
         cwd=workdir,
@@ -98,7 +123,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         token=_value(lines, "demo token"),
         workdir=workdir,
         output=lines,
-        secret=secret,
+        secret=database_secret(workdir),
     )
     proc.send_signal(signal.SIGINT)  # what Ctrl-C does
     try:

@@ -32,7 +32,6 @@ from tests.integration.fake_providers import FakeOpenAI
 
 @pytest.fixture(scope="module")
 def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if not ray.is_initialized():
         ray.init(address="local", include_dashboard=False, log_to_driver=False)
     db: Path = tmp_path_factory.mktemp("ray-sessions") / "chat.db"

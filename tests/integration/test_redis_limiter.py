@@ -108,3 +108,17 @@ async def test_unreachable_redis_falls_back_to_local_limits() -> None:
     await limits_off.acquire_turn(1)
     assert metrics.REDIS_ERRORS._value.get() > errors_before
     await limits_off.close()
+
+
+async def test_logins_are_limited_across_limiter_instances(client: Redis, prefix: str) -> None:
+    clock = Clock()
+    one = limiter(client, prefix, clock, logins_per_minute=2, logins_per_address_per_minute=10)
+    two = limiter(client, prefix, clock, logins_per_minute=2, logins_per_address_per_minute=10)
+    await one.check_login("10.0.0.1", "ann")
+    clock.now += 30
+    await two.check_login("10.0.0.2", "ann")
+    with pytest.raises(RateLimited) as refused:
+        await one.check_login("10.0.0.3", "ann")  # a third replica-independent attempt
+    assert refused.value.data["scope"] == "logins_per_user_name"
+    assert refused.value.data["retry_after"] == 30
+    await two.check_login("10.0.0.3", "bob")

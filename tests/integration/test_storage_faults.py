@@ -33,7 +33,6 @@ ACKS_BETWEEN_KILLS = 15
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[None]:
-    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     if not ray.is_initialized():
         ray.init(address="local", include_dashboard=False, log_to_driver=False)
     yield

@@ -94,3 +94,26 @@ async def test_zero_limits_are_off(clock: Clock) -> None:
     for _ in range(1000):
         await limiter.check_ask(1)
         await limiter.acquire_turn(1)
+
+
+async def test_logins_are_limited_per_name_and_per_address(clock: Clock) -> None:
+    limiter = LocalLimiter(Limits(logins_per_minute=2, logins_per_address_per_minute=3), clock)
+    await limiter.check_login("10.0.0.1", "ann")
+    await limiter.check_login("10.0.0.2", "ann")
+    with pytest.raises(RateLimited) as by_name:
+        await limiter.check_login("10.0.0.3", "ann")  # a new address, the same name
+    assert by_name.value.data["scope"] == "logins_per_user_name"
+    await limiter.check_login("10.0.0.1", "bob")
+    await limiter.check_login("10.0.0.1", "cid")  # third attempt from 10.0.0.1
+    with pytest.raises(RateLimited) as by_address:
+        await limiter.check_login("10.0.0.1", "dan")
+    assert by_address.value.data["scope"] == "logins_per_address"
+    assert by_address.value.data["retry_after"] == 60
+    clock.now += 60  # the window slides
+    await limiter.check_login("10.0.0.1", "ann")
+
+
+async def test_zero_turns_login_limits_off(clock: Clock) -> None:
+    limiter = LocalLimiter(Limits(logins_per_minute=0, logins_per_address_per_minute=0), clock)
+    for _ in range(100):
+        await limiter.check_login("10.0.0.1", "ann")

@@ -92,13 +92,16 @@ class Api:
         return await self.login(name)
 
 
-async def make_api(tmp_path: Path, config: ApiConfig) -> AsyncIterator[Api]:
+async def make_api(
+    tmp_path: Path, config: ApiConfig, jwt_secret: str | None = SECRET
+) -> AsyncIterator[Api]:
+    """`jwt_secret` None: the server generates one and keeps it in the database."""
     actor = StorageActor(
         StorageConfig(database_url=f"sqlite:///{tmp_path / 'rest.db'}", batch_max_delay_ms=1)
     )
     await actor.ping()
     runtime = FakeRuntime(
-        RuntimeConfig(storage=StorageConfig(database_url="sqlite://"), jwt_secret=SECRET),
+        RuntimeConfig(storage=StorageConfig(database_url="sqlite://"), jwt_secret=jwt_secret),
         RayStorageClient(FakeHandle(actor)),
     )
     app = build_api(runtime, config)  # type: ignore[arg-type]
@@ -111,5 +114,13 @@ async def make_api(tmp_path: Path, config: ApiConfig) -> AsyncIterator[Api]:
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
-    async for made in make_api(tmp_path, ApiConfig(asks_per_minute=5, concurrent_turns=2)):
+    # Tests register and log in many accounts from one address; the login limit itself is
+    # tested with its own app (test_accounts_safety.py).
+    config = ApiConfig(
+        asks_per_minute=5,
+        concurrent_turns=2,
+        logins_per_minute=1000,
+        logins_per_address_per_minute=1000,
+    )
+    async for made in make_api(tmp_path, config):
         yield made

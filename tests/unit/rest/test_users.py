@@ -26,7 +26,7 @@ async def test_taken_name_is_a_conflict_and_short_password_invalid(api: Api) -> 
     short = await api.client.post(
         "/api/v1/user/register", json={"user_name": "bob", "password": "12345"}
     )
-    assert short.status_code == 422 and short.json()["data"]["min_length"] == 6
+    assert short.status_code == 422 and short.json()["data"]["min_length"] == 8
 
 
 async def test_login_answers_token_and_sets_the_cookie(api: Api) -> None:
