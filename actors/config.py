@@ -32,6 +32,12 @@ class SessionConfig(BaseModel):
     busy_policy: BusyPolicy = "reject"
     idle_timeout_s: float = Field(default=600.0, gt=0)
     pull_timeout_s: float = Field(default=15.0, gt=0)
+    # Issue 8, chat ownership and session limits (0 turns each off). Live sessions one user may
+    # own in one session host; a turn's wall-clock limit; a chat's frame log bound.
+    max_sessions_per_user: int = Field(default=100, ge=0)
+    turn_timeout_s: float = Field(default=300.0, ge=0)
+    frame_log_max_frames: int = Field(default=20_000, ge=0)
+    frame_log_max_bytes: int = Field(default=8 << 20, ge=0)
 
 
 class RuntimeConfig(BaseModel):
@@ -49,3 +55,7 @@ class RuntimeConfig(BaseModel):
     # A socket with no frame in either direction for this long is closed (1000, "idle").
     ws_idle_timeout_s: float = Field(default=300.0, gt=0)
     namespace: str = "raychat"
+    # Issue 8, socket limits (0 turns each off): chats one socket watches at once, and client
+    # frames per second per socket (a burst of twice that is allowed).
+    ws_max_chats: int = Field(default=32, ge=0)
+    ws_frames_per_second: float = Field(default=20.0, ge=0)

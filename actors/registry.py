@@ -256,6 +256,9 @@ class Runtime:
             log.warning("frame archive unavailable: %s", exc)
             return []
 
-    async def pull(self, key: SessionKey, after_seq: int, timeout_s: float) -> FrameBatch:
-        """Long-poll the chat's frames after `after_seq`."""
-        return await call_actor(self.host_for(key).pull.remote(key, after_seq, timeout_s))  # type: ignore[no-any-return]
+    async def pull(
+        self, key: SessionKey, user_id: int, after_seq: int, timeout_s: float
+    ) -> FrameBatch:
+        """Long-poll the chat's frames after `after_seq`; Forbidden unless `user_id` owns it."""
+        host = self.host_for(key)
+        return await call_actor(host.pull.remote(key, user_id, after_seq, timeout_s))  # type: ignore[no-any-return]

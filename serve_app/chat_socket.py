@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import uuid
+from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,7 +20,7 @@ from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
 from actors.apps import AppKind
-from actors.errors import ChatServiceError, InvalidInput, RaychatError
+from actors.errors import ChatServiceError, InvalidInput, RateLimited, RaychatError
 from actors.events import Frame, make_frame
 from actors.placement import Resources, placement_of
 from actors.registry import Runtime
@@ -27,8 +28,9 @@ from actors.session import Ask, SessionKey
 from serve_app.access import access_assistant_for_chat, access_flow_for_chat
 from serve_app.auth import Principal
 from serve_app.errors import error_frame
+from serve_app.frame_rate import FrameRate
 from serve_app.limits import limiter_of
-from serve_app.protocol import ClientFrame, parse_client_frame
+from serve_app.protocol import MAX_ID_LENGTH, ClientFrame, check_text, parse_client_frame
 from serve_app.telemetry import record_session_created, record_turn_processed
 from serve_app.turn_tracker import TurnTracker
 
@@ -39,6 +41,8 @@ CLOSE_NORMAL = 1000
 DEFER_RELAY_S = 0.5
 CLOSE_TOO_BIG = 1009
 PUMP_RETRIES = 3
+# Chats remembered as announced (`session_created` sent) when `ws_max_chats` is off.
+ANNOUNCED_MAX = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +81,14 @@ class ChatSocket:
         self._app = app
         self._chat_id = chat_id
         self._preview_id = f"preview-{uuid.uuid4().hex}"
-        self._pumps: dict[SessionKey, asyncio.Task[None]] = {}
+        # Watched chats, least recently used first; at most `ws_max_chats` (see `_make_room`).
+        self._pumps: OrderedDict[SessionKey, asyncio.Task[None]] = OrderedDict()
+        self._in_turn: set[SessionKey] = set()
         self._send_lock = asyncio.Lock()
         self._limiter = limiter_of(ws.app.state)
+        self._frames = FrameRate(runtime.config.ws_frames_per_second)
         self._tracker = TurnTracker(app.kind, self._turn_done)
-        self._announced: set[SessionKey] = set()
+        self._announced: set[SessionKey] = set()  # a subset of the watched chats' keys
         self._deferred: tuple[SessionKey, int] | None = None
         self._deferred_timer: asyncio.TimerHandle | None = None
         self._last_activity = asyncio.get_running_loop().time()
@@ -90,16 +97,16 @@ class ChatSocket:
         """Watch the initial chat, then receive until disconnect; oversize frames close 1009."""
         try:
             if self._chat_id is not None:
-                await self._guarded(self._watch_deferred())
+                await self._guarded(self._watch_initial())
             while True:
                 message = await self._receive_or_idle()
                 if message is None or message["type"] == "websocket.disconnect":
                     return
                 text = _text_of(message)
-                if len(text.encode()) > self._runtime.config.ws_max_frame_bytes:
+                if len(text.encode("utf-8", "replace")) > self._runtime.config.ws_max_frame_bytes:
                     await self._ws.close(CLOSE_TOO_BIG, "frame too large")
                     return
-                await self._guarded(self._on_text(text))
+                await self._guarded(self._on_client_frame(text))
         finally:
             if self._deferred_timer is not None:
                 self._deferred_timer.cancel()
@@ -130,9 +137,14 @@ class ChatSocket:
         except RaychatError as exc:
             await self._send([error_frame(exc, self._app.id, self._chat_id)])
 
+    async def _on_client_frame(self, text: str) -> None:
+        self._frames.spend()  # every frame counts, before any parsing: a 429 drops it
+        await self._on_text(text)
+
     async def _on_text(self, text: str) -> None:
         frame = parse_client_frame(text)
         switched = await self._switch(frame)
+        self._make_room(self._key())
         if frame.action == "resume":
             await self._resume(frame)  # it decides where relaying starts
             return
@@ -142,9 +154,38 @@ class ChatSocket:
         if frame.action == "stop":
             await self._stop()
         elif frame.clear_history:
+            await self._limiter.check_ask(self._user.user_id)  # a clear is an ask for the limit
             await self._runtime.clear_context(self._key(), self._user.user_id)
         elif frame.is_ask:
             await self._ask(frame)
+
+    def _make_room(self, key: SessionKey) -> None:
+        """Before a chat joins the watched ones: forget finished pumps, then evict the least
+        recently used chat without a turn in flight; RateLimited (429) when all
+        `ws_max_chats` watched chats are mid-turn."""
+        if key in self._pumps and not self._pumps[key].done():
+            self._pumps.move_to_end(key)
+            return
+        for done in [k for k, pump in self._pumps.items() if pump.done()]:
+            self._forget(done)
+        cap = self._runtime.config.ws_max_chats
+        if cap <= 0 or len(self._pumps) < cap:
+            return
+        idle = next((k for k in self._pumps if k not in self._in_turn), None)
+        if idle is None:
+            raise RateLimited(
+                f"Too many chats on one socket: at most {cap} at once",
+                retry_after=1,
+                limit=cap,
+                scope="ws_max_chats",
+            )
+        self._pumps[idle].cancel()
+        self._forget(idle)
+
+    def _forget(self, key: SessionKey) -> None:
+        self._pumps.pop(key, None)
+        self._in_turn.discard(key)
+        self._announced.discard(key)
 
     async def _switch(self, frame: ClientFrame) -> bool:
         """Re-target the socket; True when the chat changed."""
@@ -159,6 +200,17 @@ class ChatSocket:
         app = self._app
         chat_id, persist = (self._chat_id, True) if self._chat_id else (self._preview_id, False)
         return SessionKey(app.id, chat_id, persist, app.kind, dedicated=app.dedicated)
+
+    async def _watch_initial(self) -> None:
+        """The chat named in the connect URL: checked like a frame's `chat_id`."""
+        chat_id = self._chat_id
+        self._chat_id = None
+        assert chat_id is not None
+        if len(chat_id) > MAX_ID_LENGTH:
+            raise InvalidInput(f"chat_id is longer than {MAX_ID_LENGTH} characters")
+        check_text(chat_id)
+        self._chat_id = chat_id
+        await self._watch_deferred()
 
     async def _watch_deferred(self) -> None:
         """Authorize and activate the connection's chat now, but start relaying it only at the
@@ -198,9 +250,12 @@ class ChatSocket:
             await lease.release()
             raise
         self._tracker.started(key, first_seq, lease)
+        self._in_turn.add(key)  # not evictable before its pump sees the turn end
         self._start_pump(key, first_seq - 1)
         if key.persist and key not in self._announced:
-            self._announced.add(key)  # the event is keyed by chat: repeats are harmless
+            if len(self._announced) >= ANNOUNCED_MAX:
+                self._announced.clear()  # the event is keyed by chat: repeats are harmless
+            self._announced.add(key)
             self._tracker.run_later(
                 record_session_created(
                     self._runtime,
@@ -257,6 +312,7 @@ class ChatSocket:
         pump = self._pumps.get(key)
         if pump is None or pump.done():
             self._pumps[key] = asyncio.get_running_loop().create_task(self._pump(key, after_seq))
+        self._pumps.move_to_end(key)
 
     async def _pump(self, key: SessionKey, after_seq: int) -> None:
         """Relay the chat's frames after `after_seq` until the session is no longer live."""
@@ -264,7 +320,7 @@ class ChatSocket:
         failures, in_turn = 0, False
         while failures <= PUMP_RETRIES:
             try:
-                batch = await self._runtime.pull(key, after_seq, timeout_s)
+                batch = await self._runtime.pull(key, self._user.user_id, after_seq, timeout_s)
             except ChatServiceError as exc:
                 failures += 1
                 if in_turn:  # the host died mid-turn: end the turn for this client
@@ -276,6 +332,8 @@ class ChatSocket:
                     )
                     in_turn = False
                 continue
+            except RaychatError:  # no longer this user's to watch (Forbidden): stop relaying
+                return
             failures = 0
             if batch.frames:
                 if batch.frames[0]["seq"] > after_seq + 1:
@@ -285,6 +343,10 @@ class ChatSocket:
                 await self._send(batch.frames)
                 after_seq = batch.frames[-1]["seq"]
                 in_turn = _still_in_turn(batch.frames, in_turn)
+                if in_turn:
+                    self._in_turn.add(key)
+                else:
+                    self._in_turn.discard(key)
             elif not batch.live:
                 if in_turn:  # the host restarted mid-turn: the turn is gone, end it here
                     lost = ChatServiceError("The session host restarted; the turn was lost")

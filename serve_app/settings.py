@@ -59,6 +59,13 @@ class Settings(BaseSettings):
     # Per user; 0 turns a limit off.
     rate_asks_per_minute: int = Field(default=60, ge=0)
     rate_concurrent_turns: int = Field(default=4, ge=0)
+    # Issue 8, chat ownership and socket/session limits (helper C); 0 turns each off.
+    ws_max_chats: int = Field(default=32, ge=0)
+    rate_frames_per_second: float = Field(default=20.0, ge=0)
+    max_sessions_per_user: int = Field(default=100, ge=0)
+    turn_timeout_s: float = Field(default=300.0, ge=0)
+    frame_log_max_frames: int = Field(default=20_000, ge=0)
+    frame_log_max_bytes: int = Field(default=8 << 20, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
@@ -84,13 +91,20 @@ class Settings(BaseSettings):
                 queue_max_ops=self.storage_queue_ops,
             ),
             sessions=SessionConfig(
-                hosts=self.session_hosts, context_messages=self.context_messages
+                hosts=self.session_hosts,
+                context_messages=self.context_messages,
+                max_sessions_per_user=self.max_sessions_per_user,
+                turn_timeout_s=self.turn_timeout_s,
+                frame_log_max_frames=self.frame_log_max_frames,
+                frame_log_max_bytes=self.frame_log_max_bytes,
             ),
             jwt_secret=self.jwt_secret,
             redis_url=self.redis_url,
             ws_max_frame_bytes=self.ws_max_frame_bytes,
             ws_idle_timeout_s=self.ws_idle_timeout_s,
             namespace=self.namespace,
+            ws_max_chats=self.ws_max_chats,
+            ws_frames_per_second=self.rate_frames_per_second,
         )
 
     def api_config(self) -> ApiConfig:
