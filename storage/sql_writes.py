@@ -72,8 +72,8 @@ class SqlWrites:
         its `user_id` is the chat's owner, decided once by whoever inserted first.
 
         Insert-or-verify, never read-then-write: the INSERT skips an existing row (ON CONFLICT
-        DO NOTHING / OR IGNORE / MySQL's no-op update) and the read after it sees the winner
-        of any race. One statement for an existing chat, three for a new one.
+        DO NOTHING / OR IGNORE / MySQL's no-op update) and the locking read after it sees the
+        winner of any race. One statement for an existing chat, three for a new one.
         """
         async with self.engine.begin() as conn:
             found = await _claim_of(conn, record.chat_id)
@@ -81,7 +81,7 @@ class SqlWrites:
                 return found
             insert = insert_ignoring_duplicates(conn.dialect.name, table_of(MessageSession))
             await conn.execute(insert, [session_values(record, utcnow())])
-            claim = await _claim_of(conn, record.chat_id)
+            claim = await _claim_of(conn, record.chat_id, locking=True)
         assert claim is not None, "a session row inserted or found"
         won = claim.user_id == record.user_id and claim.flow_id == record.flow_id
         return SessionClaim(claim.user_id, claim.flow_id, claim.is_delete, created=won)
@@ -115,10 +115,14 @@ class SqlWrites:
         return ids
 
 
-async def _claim_of(conn: AsyncConnection, chat_id: str) -> SessionClaim | None:
+async def _claim_of(
+    conn: AsyncConnection, chat_id: str, locking: bool = False
+) -> SessionClaim | None:
     stmt = select(MessageSession.user_id, MessageSession.flow_id, MessageSession.is_delete).where(
         MessageSession.chat_id == chat_id
     )
+    if locking:  # a locking read sees a row a concurrent claim committed (MySQL's snapshot not)
+        stmt = stmt.with_for_update(read=True)
     row = (await conn.execute(stmt)).first()
     return None if row is None else SessionClaim(row.user_id, row.flow_id, bool(row.is_delete))
 

@@ -52,6 +52,7 @@ class FakeRuntime:
     storage: RayStorageClient
     dropped: list[SessionKey] = field(default_factory=list)
     refreshed: list[SessionKey] = field(default_factory=list)
+    archive: None = None  # no Redis frame archive
 
     async def drop_if_live(self, key: SessionKey) -> bool:
         self.dropped.append(key)
