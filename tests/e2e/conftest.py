@@ -72,6 +72,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "RAYCHAT_RATE_ASKS_PER_MINUTE": "1000",
         # Short, so the idle close is testable; activity in either direction resets it.
         "RAYCHAT_WS_IDLE_TIMEOUT_S": "8",
+        # The frame rate limit is off so the WebSocket fuzz test reaches the parser with every
+        # frame (throttling itself: tests/unit/test_chat_socket_limits.py). Every test chats as
+        # the demo user: the live-session cap is raised above the suite's chat count (the cap
+        # itself: tests/unit/test_ownership.py).
+        "RAYCHAT_RATE_FRAMES_PER_SECOND": "0",
+        "RAYCHAT_MAX_SESSIONS_PER_USER": "5000",
     }
     env.pop("RAYCHAT_DATABASE_URL", None)
     proc = subprocess.Popen(
