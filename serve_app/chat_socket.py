@@ -112,7 +112,7 @@ class ChatSocket:
                 self._deferred_timer.cancel()
             for pump in self._pumps.values():
                 pump.cancel()
-            await self._tracker.release_all()
+            self._tracker.hand_off(self._wait_turns_closed)
 
     async def _receive_or_idle(self) -> MutableMapping[str, Any] | None:
         """The next client message; None after closing a socket idle (no frame either way)
@@ -357,6 +357,18 @@ class ChatSocket:
                         ]
                     )
                 return
+
+    async def _wait_turns_closed(self, key: SessionKey, after_seq: int, turns: int) -> None:
+        """After the socket closed: return once `turns` turns of `key` after `after_seq` have
+        sent their `close` (or the session is gone, or their leases expired anyway)."""
+        timeout_s = self._runtime.config.sessions.pull_timeout_s
+        async with asyncio.timeout(self._limiter.limits.lease_s):
+            while turns > 0:
+                batch = await self._runtime.pull(key, self._user.user_id, after_seq, timeout_s)
+                if not batch.frames and not batch.live:
+                    return
+                turns -= sum(1 for f in batch.frames if f["type"] == "close")
+                after_seq = batch.frames[-1]["seq"] if batch.frames else after_seq
 
     def _gap_info(self, key: SessionKey, after_seq: int, first_kept: int) -> Frame:
         text = (
