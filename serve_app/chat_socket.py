@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import uuid
-from collections import OrderedDict
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +19,7 @@ from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
 from actors.apps import AppKind
-from actors.errors import ChatServiceError, InvalidInput, RateLimited, RaychatError
+from actors.errors import ChatServiceError, InvalidInput, RaychatError
 from actors.events import Frame, make_frame
 from actors.placement import Resources, placement_of
 from actors.registry import Runtime
@@ -33,6 +32,7 @@ from serve_app.limits import limiter_of
 from serve_app.protocol import MAX_ID_LENGTH, ClientFrame, check_text, parse_client_frame
 from serve_app.telemetry import record_session_created, record_turn_processed
 from serve_app.turn_tracker import TurnTracker
+from serve_app.watched_chats import WatchedChats
 
 log = logging.getLogger(__name__)
 CLOSE_NORMAL = 1000
@@ -41,8 +41,6 @@ CLOSE_NORMAL = 1000
 DEFER_RELAY_S = 0.5
 CLOSE_TOO_BIG = 1009
 PUMP_RETRIES = 3
-# Chats remembered as announced (`session_created` sent) when `ws_max_chats` is off.
-ANNOUNCED_MAX = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,14 +79,11 @@ class ChatSocket:
         self._app = app
         self._chat_id = chat_id
         self._preview_id = f"preview-{uuid.uuid4().hex}"
-        # Watched chats, least recently used first; at most `ws_max_chats` (see `_make_room`).
-        self._pumps: OrderedDict[SessionKey, asyncio.Task[None]] = OrderedDict()
-        self._in_turn: set[SessionKey] = set()
+        self._watched = WatchedChats(runtime.config.ws_max_chats)
         self._send_lock = asyncio.Lock()
         self._limiter = limiter_of(ws.app.state)
         self._frames = FrameRate(runtime.config.ws_frames_per_second)
         self._tracker = TurnTracker(app.kind, self._turn_done)
-        self._announced: set[SessionKey] = set()  # a subset of the watched chats' keys
         self._deferred: tuple[SessionKey, int] | None = None
         self._deferred_timer: asyncio.TimerHandle | None = None
         self._last_activity = asyncio.get_running_loop().time()
@@ -110,8 +105,7 @@ class ChatSocket:
         finally:
             if self._deferred_timer is not None:
                 self._deferred_timer.cancel()
-            for pump in self._pumps.values():
-                pump.cancel()
+            self._watched.stop_all()
             self._tracker.hand_off(self._wait_turns_closed)
 
     async def _receive_or_idle(self) -> MutableMapping[str, Any] | None:
@@ -144,7 +138,7 @@ class ChatSocket:
     async def _on_text(self, text: str) -> None:
         frame = parse_client_frame(text)
         switched = await self._switch(frame)
-        self._make_room(self._key())
+        self._watched.make_room(self._key())
         if frame.action == "resume":
             await self._resume(frame)  # it decides where relaying starts
             return
@@ -158,34 +152,6 @@ class ChatSocket:
             await self._runtime.clear_context(self._key(), self._user.user_id)
         elif frame.is_ask:
             await self._ask(frame)
-
-    def _make_room(self, key: SessionKey) -> None:
-        """Before a chat joins the watched ones: forget finished pumps, then evict the least
-        recently used chat without a turn in flight; RateLimited (429) when all
-        `ws_max_chats` watched chats are mid-turn."""
-        if key in self._pumps and not self._pumps[key].done():
-            self._pumps.move_to_end(key)
-            return
-        for done in [k for k, pump in self._pumps.items() if pump.done()]:
-            self._forget(done)
-        cap = self._runtime.config.ws_max_chats
-        if cap <= 0 or len(self._pumps) < cap:
-            return
-        idle = next((k for k in self._pumps if k not in self._in_turn), None)
-        if idle is None:
-            raise RateLimited(
-                f"Too many chats on one socket: at most {cap} at once",
-                retry_after=1,
-                limit=cap,
-                scope="ws_max_chats",
-            )
-        self._pumps[idle].cancel()
-        self._forget(idle)
-
-    def _forget(self, key: SessionKey) -> None:
-        self._pumps.pop(key, None)
-        self._in_turn.discard(key)
-        self._announced.discard(key)
 
     async def _switch(self, frame: ClientFrame) -> bool:
         """Re-target the socket; True when the chat changed."""
@@ -234,7 +200,7 @@ class ChatSocket:
 
     async def _watch_current(self) -> None:
         key = self._key()
-        if key not in self._pumps or self._pumps[key].done():
+        if not self._watched.is_pumping(key):
             point = await self._runtime.watch(key, self._user.user_id)
             self._start_pump(key, point.newest_seq)
 
@@ -250,12 +216,9 @@ class ChatSocket:
             await lease.release()
             raise
         self._tracker.started(key, first_seq, lease)
-        self._in_turn.add(key)  # not evictable before its pump sees the turn end
+        self._watched.set_in_turn(key, True)  # not evictable before its pump sees the end
         self._start_pump(key, first_seq - 1)
-        if key.persist and key not in self._announced:
-            if len(self._announced) >= ANNOUNCED_MAX:
-                self._announced.clear()  # the event is keyed by chat: repeats are harmless
-            self._announced.add(key)
+        if key.persist and self._watched.first_announcement(key):
             self._tracker.run_later(
                 record_session_created(
                     self._runtime,
@@ -290,9 +253,7 @@ class ChatSocket:
         if self._deferred is not None and self._deferred[0] == key:
             self._deferred = None  # this resume decides where relaying the chat starts
         self._start_deferred()
-        pump = self._pumps.pop(key, None)
-        if pump is not None:
-            pump.cancel()
+        self._watched.stop(key)
         after = frame.last_seq
         if after + 1 < point.oldest_seq:
             after = await self._replay_archived(key, after, point.oldest_seq - 1)
@@ -309,10 +270,7 @@ class ChatSocket:
         return last
 
     def _start_pump(self, key: SessionKey, after_seq: int) -> None:
-        pump = self._pumps.get(key)
-        if pump is None or pump.done():
-            self._pumps[key] = asyncio.get_running_loop().create_task(self._pump(key, after_seq))
-        self._pumps.move_to_end(key)
+        self._watched.start(key, lambda: self._pump(key, after_seq))
 
     async def _pump(self, key: SessionKey, after_seq: int) -> None:
         """Relay the chat's frames after `after_seq` until the session is no longer live."""
@@ -343,10 +301,7 @@ class ChatSocket:
                 await self._send(batch.frames)
                 after_seq = batch.frames[-1]["seq"]
                 in_turn = _still_in_turn(batch.frames, in_turn)
-                if in_turn:
-                    self._in_turn.add(key)
-                else:
-                    self._in_turn.discard(key)
+                self._watched.set_in_turn(key, in_turn)
             elif not batch.live:
                 if in_turn:  # the host restarted mid-turn: the turn is gone, end it here
                     lost = ChatServiceError("The session host restarted; the turn was lost")

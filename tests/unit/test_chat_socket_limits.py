@@ -121,7 +121,7 @@ async def test_at_most_ws_max_chats_are_watched_and_the_oldest_idle_is_evicted(
 ) -> None:
     frames = [json.dumps({"chat_id": f"chat-{i}"}) for i in range(6)]
     ws, socket, runtime = await serve(storage, frames, ws_max_chats=3)
-    assert [k.chat_id for k in socket._pumps] == ["chat-3", "chat-4", "chat-5"]
+    assert [k.chat_id for k in socket._watched.chats()] == ["chat-3", "chat-4", "chat-5"]
     assert len(runtime.watched) == 6 and ws.errors() == []
 
 
@@ -139,7 +139,7 @@ async def test_when_every_watched_chat_is_mid_turn_another_chat_is_429(
     refused = [f for f in ws.sent if f["category"] == "error"]
     assert [f["message"]["status_code"] for f in refused] == [429]
     assert refused[0]["message"]["data"]["scope"] == "ws_max_chats"
-    assert [k.chat_id for k in socket._pumps] == ["busy-0", "busy-1"]
+    assert [k.chat_id for k in socket._watched.chats()] == ["busy-0", "busy-1"]
 
 
 async def test_clear_history_counts_as_an_ask(storage: StorageActor) -> None:
