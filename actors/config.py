@@ -124,6 +124,13 @@ class SessionConfig(BaseModel):
     # -- providers (operator-configured model endpoints; `demo` is implicit) --
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
 
+    # Issue 8, chat ownership and session limits (0 turns each off). Live sessions one user may
+    # own in one session host; a turn's wall-clock limit; a chat's frame log bound.
+    max_sessions_per_user: int = Field(default=100, ge=0)
+    turn_timeout_s: float = Field(default=300.0, ge=0)
+    frame_log_max_frames: int = Field(default=20_000, ge=0)
+    frame_log_max_bytes: int = Field(default=8 << 20, ge=0)
+
     @field_validator("providers")
     @classmethod
     def _provider_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
@@ -151,6 +158,11 @@ class RuntimeConfig(BaseModel):
     # The first call to a new dedicated actor waits this long for it to start (infeasible
     # resources never start), then the actor is removed and the call fails clearly. 0: no limit.
     dedicated_start_timeout_s: float = Field(default=20.0, ge=0)
+
+    # Issue 8, socket limits (0 turns each off): chats one socket watches at once, and client
+    # frames per second per socket (a burst of twice that is allowed).
+    ws_max_chats: int = Field(default=32, ge=0)
+    ws_frames_per_second: float = Field(default=20.0, ge=0)
 
     @field_validator("placements")
     @classmethod

@@ -1,9 +1,11 @@
-"""Per-chat frame log: numbers frames with `seq`, keeps the running and the last turn, and lets
-any number of readers pull batches of what they have not seen yet."""
+"""Per-chat frame log: numbers frames with `seq`, keeps the running and the last turn (within a
+count and a byte bound), and lets any number of readers pull batches of what they have not seen
+yet."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import deque
 from collections.abc import Callable
 
@@ -15,6 +17,9 @@ class FrameLog:
 
     Not thread-safe; used from one event loop. Readers never see a gap: `read_after(n)` returns
     every retained frame with `seq > n`, or reports through `oldest_seq` that frames were dropped.
+    At most `max_frames` frames and about `max_bytes` bytes (their JSON) are kept, the newest
+    frame always (0 turns a bound off): every append trims the oldest frames beyond them, so
+    neither a long turn nor a stream of dividers grows a log without bound.
     """
 
     def __init__(
@@ -22,8 +27,14 @@ class FrameLog:
         start_seq: int = 1,
         on_append: Callable[[Frame], None] | None = None,
         on_trim: Callable[[int], None] | None = None,
+        max_frames: int = 0,
+        max_bytes: int = 0,
     ) -> None:
         self._frames: deque[Frame] = deque()
+        self._sizes: deque[int] = deque()
+        self._bytes = 0
+        self._max_frames = max_frames
+        self._max_bytes = max_bytes
         self._next_seq = start_seq
         self._on_append = on_append
         self._on_trim = on_trim
@@ -47,7 +58,7 @@ class FrameLog:
             self._turn_starts.popleft()
         keep_from = self._turn_starts[0]
         while self._frames and self._frames[0]["seq"] < keep_from:
-            self._frames.popleft()
+            self._drop_oldest()
         if self._on_trim is not None:
             self._on_trim(keep_from)
 
@@ -57,10 +68,37 @@ class FrameLog:
         self._next_seq += 1
         frame["seq"] = seq
         self._frames.append(frame)
+        size = _size_of(frame) if self._max_bytes else 0
+        self._sizes.append(size)
+        self._bytes += size
         self._changed.set()
         if self._on_append is not None:
             self._on_append(frame)
+        self._trim_to_bounds()
         return seq
+
+    @property
+    def retained_bytes(self) -> int:
+        """The JSON size of the retained frames (0 when the byte bound is off)."""
+        return self._bytes
+
+    def _over_bounds(self) -> bool:
+        if len(self._frames) <= 1:
+            return False
+        too_many = 0 < self._max_frames < len(self._frames)
+        return too_many or 0 < self._max_bytes < self._bytes
+
+    def _trim_to_bounds(self) -> None:
+        if not self._over_bounds():
+            return
+        while self._over_bounds():
+            self._drop_oldest()
+        if self._on_trim is not None:
+            self._on_trim(self.oldest_seq)
+
+    def _drop_oldest(self) -> None:
+        self._frames.popleft()
+        self._bytes -= self._sizes.popleft()
 
     def read_after(self, after_seq: int) -> list[Frame]:
         """Every retained frame with `seq > after_seq`, oldest first."""
@@ -87,3 +125,7 @@ class FrameLog:
                 await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
                 return []
+
+
+def _size_of(frame: Frame) -> int:
+    return len(json.dumps(frame, ensure_ascii=False, default=str).encode("utf-8", "replace"))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from actors.apps import AppLoader
 from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
-from actors.errors import DuplicateAsk
+from actors.errors import DuplicateAsk, Forbidden, RateLimited
 from actors.events import FrameBatch, WatchPoint
 from actors.ports import StoragePort
 from actors.session import Ask, SessionActor, SessionKey
@@ -40,17 +40,33 @@ class SessionHost:
         self._activating: dict[SessionKey, asyncio.Task[SessionActor]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
-    async def _session(self, key: SessionKey) -> SessionActor:
+    async def _session(self, key: SessionKey, user_id: int) -> SessionActor:
         self._start_sweeper()
         session = self._sessions.get(key)
         if session is not None:
             session.touch()
             return session
+        self._check_session_cap(user_id)
         task = self._activating.get(key)
         if task is None:
             task = asyncio.get_running_loop().create_task(self._activate(key))
             self._activating[key] = task
         return await asyncio.shield(task)
+
+    def _check_session_cap(self, user_id: int) -> None:
+        """RateLimited when `user_id` already owns `max_sessions_per_user` live sessions here
+        (counted per host: a new session is refused before it is activated)."""
+        cap = self._config.max_sessions_per_user
+        if cap <= 0:
+            return
+        owned = sum(1 for s in self._sessions.values() if s.owner_id == user_id)
+        if owned >= cap:
+            raise RateLimited(
+                f"Too many live sessions: at most {cap} per user",
+                retry_after=max(1, round(self._config.idle_timeout_s)),
+                limit=cap,
+                scope="max_sessions_per_user",
+            )
 
     async def _activate(self, key: SessionKey) -> SessionActor:
         try:
@@ -65,8 +81,10 @@ class SessionHost:
         """Activate the session if needed and admit an ask; returns the seq its frames start at.
 
         Raises TurnBusy, Forbidden, InvalidInput, FlowDeleted/FlowInvalid (activation), and
-        DuplicateAsk for a `client_msg_id` an earlier incarnation of the session already ran."""
-        session = await self._session(key)
+        DuplicateAsk for a `client_msg_id` an earlier incarnation of the session already ran,
+        Conflict for a deleted chat, RateLimited over the per-user live-session cap."""
+        session = await self._session(key, ask.user_id)
+        await session.admit(ask.user_id, write=True)
         seen = ask.client_msg_id is None or session.has_seen(ask.client_msg_id)
         if not seen and key.persist:
             assert ask.client_msg_id is not None
@@ -76,13 +94,21 @@ class SessionHost:
 
     async def watch(self, key: SessionKey, user_id: int) -> WatchPoint:
         """Activate the session if needed and allow `user_id` to watch it; returns where its
-        frame log stands. Raises Forbidden for another user's chat."""
-        return (await self._session(key)).check_viewer(user_id)
+        frame log stands. The first admission claims an unowned chat for `user_id` (see
+        `SessionActor.admit`). Raises Forbidden for another user's chat."""
+        return await (await self._session(key, user_id)).admit(user_id)
 
     async def stop(self, key: SessionKey, user_id: int) -> bool:
-        """Stop the chat's running turn; False when nothing runs (or the session is not live)."""
+        """Stop the chat's running turn; False when nothing runs (or the session is not live).
+        Forbidden for another user's chat, live or not (its owner is read from storage)."""
         session = self._sessions.get(key)
-        return False if session is None else session.stop(user_id)
+        if session is not None and session.owner_id is not None:
+            return session.stop(user_id)
+        if key.persist:
+            found = await self._storage.session_owner(key.chat_id)
+            if found is not None and found[0] != user_id:
+                raise Forbidden("This chat belongs to another user")
+        return False  # no owner admitted yet: no turn can be running
 
     async def refresh_context(self, key: SessionKey) -> bool:
         """A live session re-reads its model context before its next turn; False when the
@@ -95,17 +121,21 @@ class SessionHost:
 
     async def clear_context(self, key: SessionKey, user_id: int) -> int | None:
         """Empty the chat's model context for the next turn; returns the divider row id."""
-        return await (await self._session(key)).clear_context(user_id)
+        return await (await self._session(key, user_id)).clear_context(user_id)
 
-    async def pull(self, key: SessionKey, after_seq: int, timeout_s: float) -> FrameBatch:
+    async def pull(
+        self, key: SessionKey, user_id: int, after_seq: int, timeout_s: float
+    ) -> FrameBatch:
         """Frames of `key` with seq > after_seq, waiting up to `timeout_s` for the first one.
 
-        Concurrent-safe: any number of viewers may pull the same chat. Does not activate a
-        session that is not live (returns an empty batch with `live=False` instead)."""
+        Concurrent-safe: any number of the owner's viewers may pull the same chat; anyone else
+        gets Forbidden (checked on every pull, not only at watch). Does not activate a session
+        that is not live (returns an empty batch with `live=False` instead), and does not
+        count as use: a session only its pumps read is passivated when idle."""
         session = self._sessions.get(key)
         if session is None:
             return FrameBatch([], live=False)
-        session.touch()
+        session.check_viewer(user_id)
         wait_s = min(timeout_s, self._config.pull_timeout_s)
         frames = await session.frames.wait_after(after_seq, wait_s)
         return FrameBatch(frames, live=True, oldest_seq=session.frames.oldest_seq)

@@ -6,7 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from storage.records import AssistantRecord, FlowRecord, MessageRecord, MessageRow, SessionRecord
+from storage.records import (
+    AssistantRecord,
+    FlowRecord,
+    MessageRecord,
+    MessageRow,
+    SessionClaim,
+    SessionRecord,
+)
 
 
 class StoragePort(Protocol):
@@ -25,5 +32,7 @@ class StoragePort(Protocol):
     async def get_assistant(self, assistant_id: str) -> AssistantRecord | None: ...
 
     async def session_owner(self, chat_id: str) -> tuple[int | None, str] | None: ...
+
+    async def claim_session(self, record: SessionRecord) -> SessionClaim: ...
 
     async def find_client_message(self, chat_id: str, client_msg_id: str) -> int | None: ...

@@ -348,10 +348,14 @@ class Runtime:
             log.warning("frame archive unavailable: %s", exc)
             return []
 
-    async def pull(self, key: SessionKey, after_seq: int, timeout_s: float) -> FrameBatch:
-        """Long-poll the chat's frames after `after_seq`."""
+    async def pull(
+        self, key: SessionKey, user_id: int, after_seq: int, timeout_s: float
+    ) -> FrameBatch:
+        """Long-poll the chat's frames after `after_seq`; Forbidden unless `user_id` owns it."""
         batch = FrameBatch([], live=False)
-        return await self._call_if_live(key, "pull", key, after_seq, timeout_s, absent=batch)  # type: ignore[no-any-return]
+        return await self._call_if_live(  # type: ignore[no-any-return]
+            key, "pull", key, user_id, after_seq, timeout_s, absent=batch
+        )
 
 
 async def _resolved(ref: Any) -> Any:

@@ -21,6 +21,7 @@ from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
 from actors.context import CLEAR_MARKER, context_from_rows
 from actors.errors import (
+    Conflict,
     Forbidden,
     InvalidInput,
     ModelExecutionError,
@@ -32,6 +33,7 @@ from actors.framelog import FrameLog
 from actors.placement import ProfileName
 from actors.ports import StoragePort
 from actors.turn import TurnEmitter, TurnRecorder
+from storage.records import SessionClaim, SessionRecord
 
 MAX_QUEUED_TURNS = 16
 SEEN_CLIENT_IDS = 1024
@@ -100,6 +102,7 @@ class SessionActor:
         self.state = SessionState.INIT
         self.frames = FrameLog()
         self.owner_id: int | None = None
+        self._claim: SessionClaim | None = None
         self.last_used = asyncio.get_running_loop().time()
         self._storage = storage
         self._config = config
@@ -157,8 +160,9 @@ class SessionActor:
         start = 1
         if chat_exists:
             start = time.time_ns() // 1000
+        most, size = self._config.frame_log_max_frames, self._config.frame_log_max_bytes
         if self._archiver is None or not self.key.persist:
-            return FrameLog(start_seq=start)
+            return FrameLog(start_seq=start, max_frames=most, max_bytes=size)
         archived = await self._archiver.last_seq(self.key.text)
         if archived:
             start = archived + 1
@@ -167,6 +171,8 @@ class SessionActor:
             start_seq=start,
             on_append=lambda frame: archiver.publish(chat, frame),
             on_trim=lambda keep_from: archiver.trim(chat, keep_from),
+            max_frames=most,
+            max_bytes=size,
         )
 
     async def _refresh_app(self) -> LoadedApp:
@@ -193,11 +199,49 @@ class SessionActor:
         return context_from_rows(rows, limit)
 
     # -- admission ---------------------------------------------------------------------------
-    def check_viewer(self, user_id: int) -> WatchPoint:
-        """Allow `user_id` to watch this chat; returns where its frame log stands.
+    async def admit(self, user_id: int, *, write: bool = False) -> WatchPoint:
+        """Decide whether `user_id` may use this chat; returns where its frame log stands.
 
-        Raises Forbidden for another user's chat."""
-        if self.owner_id is not None and user_id != self.owner_id:
+        The owner is whoever storage says first created the chat: the first admission of an
+        incarnation claims the chat in storage (creating its session row when it has none), so
+        the owner exists before any frame is relayed. A preview's owner is its first user.
+        Raises Forbidden for another user's chat or another app's, Conflict for a write into a
+        deleted chat. Concurrent admissions agree: storage decides one owner.
+        """
+        if not self.key.persist:
+            if self.owner_id is None:
+                self.owner_id = user_id
+        elif self._claim is None:
+            self._claim = await self._claim_chat(user_id)
+            self.owner_id = self._claim.user_id
+        point = self.check_viewer(user_id)
+        if write:
+            self._check_writable()
+        return point
+
+    async def _claim_chat(self, user_id: int) -> SessionClaim:
+        assert self._app is not None, "admission follows activation"
+        info = self._app.info
+        record = SessionRecord(
+            chat_id=self.key.chat_id,
+            flow_id=self.key.flow_id,
+            flow_type=info.flow_type,
+            flow_name=info.name,
+            user_id=user_id,
+            flow_description=info.description,
+            flow_logo=info.logo,
+        )
+        claim = await self._storage.claim_session(record)
+        if claim.flow_id != self.key.flow_id:
+            raise Forbidden("This chat belongs to another app")
+        return claim
+
+    def check_viewer(self, user_id: int) -> WatchPoint:
+        """Allow the owner (only) to watch this chat; returns where its frame log stands.
+
+        Raises Forbidden for anyone else, and for everyone while no owner is known (the chat
+        is claimed by `admit`; nothing is open to all)."""
+        if self.owner_id is None or user_id != self.owner_id:
             raise Forbidden("This chat belongs to another user")
         return WatchPoint(self.frames.last_seq, self.frames.oldest_seq)
 
@@ -209,11 +253,12 @@ class SessionActor:
         turn. While a turn runs: `reject` raises TurnBusy, `enqueue` queues (bounded). The turn
         itself never raises: failures end it with an error frame.
         """
-        self.check_viewer(ask.user_id)
-        if ask.client_msg_id is not None and ask.client_msg_id in self._seen:
-            return self._seen[ask.client_msg_id]
         if self.state is not SessionState.RUNNING:
             self._check_move(SessionState.RUNNING)
+        self.check_viewer(ask.user_id)
+        self._check_writable()
+        if ask.client_msg_id is not None and ask.client_msg_id in self._seen:
+            return self._seen[ask.client_msg_id]
         text = self._question_text(ask)
         first_seq = self.frames.last_seq + 1
         if self.state is SessionState.RUNNING:
@@ -224,6 +269,10 @@ class SessionActor:
             self._launch(ask, text)
         self._remember(ask.client_msg_id, first_seq)
         return first_seq
+
+    def _check_writable(self) -> None:
+        if self._claim is not None and self._claim.is_delete:
+            raise Conflict("This chat was deleted; use a new chat_id", chat_id=self.key.chat_id)
 
     def _question_text(self, ask: Ask) -> str:
         assert self._app is not None
@@ -246,8 +295,6 @@ class SessionActor:
 
     def _launch(self, ask: Ask, text: str) -> None:
         self._move(SessionState.RUNNING)
-        if self.key.persist:
-            self.owner_id = ask.user_id
         self.frames.begin_turn()
         self._stopping = False
         self._task = asyncio.get_running_loop().create_task(self._run_turn(ask, text))
@@ -255,22 +302,20 @@ class SessionActor:
     # -- the turn ----------------------------------------------------------------------------
     async def _run_turn(self, ask: Ask, text: str) -> None:
         emitter = TurnEmitter(self.frames, self.key.flow_id, self.key.chat_id, ask.user_id)
+        limit = self._config.turn_timeout_s or None
+        deadline = asyncio.timeout(limit)
         try:
-            app = await self._refresh_app()
-            if self._context_stale:  # messages changed outside turns (REST edits)
-                self._context_stale = False
-                self._context = await self._load_context()
-            recorder = TurnRecorder(
-                self._storage, app.info, self.key.chat_id, ask.user_id, self.key.persist
-            )
-            turn = app.new_turn(emitter, recorder, list(self._context))
-            self._turn = turn
-            answer = await turn.run(text, ask.inputs, ask.client_msg_id)
+            async with deadline:
+                answer = await self._answer(ask, text, emitter)
             self._context += [HumanMessage(text), AIMessage(answer)]
         except asyncio.CancelledError:
             if self._turn is None:
                 raise
             await self._finish_stopped(self._turn, emitter)
+        except TimeoutError as exc:  # the wall-clock limit, or a model's own timeout
+            reason = "turn timed out" if deadline.expired() else type(exc).__name__
+            err = ModelExecutionError(error=reason, timeout_s=limit)
+            emitter.emit("end", "error", message=error_message(err.code, err.message, err.data))
         except RaychatError as exc:
             emitter.emit("end", "error", message=error_message(exc.code, exc.message, exc.data))
         except Exception as exc:  # a model or chain failure: the client gets a code, not a trace
@@ -282,6 +327,18 @@ class SessionActor:
             self._move(SessionState.WAITING_OBJECT)
             self.touch()
             self._next_queued()
+
+    async def _answer(self, ask: Ask, text: str, emitter: TurnEmitter) -> str:
+        app = await self._refresh_app()
+        if self._context_stale:  # messages changed outside turns (REST edits)
+            self._context_stale = False
+            self._context = await self._load_context()
+        recorder = TurnRecorder(
+            self._storage, app.info, self.key.chat_id, ask.user_id, self.key.persist
+        )
+        turn = app.new_turn(emitter, recorder, list(self._context))
+        self._turn = turn
+        return await turn.run(text, ask.inputs, ask.client_msg_id)
 
     async def _finish_stopped(self, turn: Turn, emitter: TurnEmitter) -> None:
         current = asyncio.current_task()
@@ -334,8 +391,9 @@ class SessionActor:
 
         Persists a divider row (`remark=clear_history`) so a later activation, on any host,
         starts from the same empty context. Returns its message id (None for previews).
+        Forbidden for another user's chat, Conflict for a deleted one.
         """
-        self.check_viewer(user_id)
+        await self.admit(user_id, write=True)
         self._context = []
         if not self.key.persist or self.owner_id is None or self._app is None:
             return None

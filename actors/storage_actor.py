@@ -20,7 +20,14 @@ from actors.storage_ops import StorageOperations
 from storage import SqlRepository, make_engine
 from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.migrate import check_schema
-from storage.records import FlowRecord, MessageRecord, MessageRow, SessionRecord, UserRecord
+from storage.records import (
+    FlowRecord,
+    MessageRecord,
+    MessageRow,
+    SessionClaim,
+    SessionRecord,
+    UserRecord,
+)
 
 
 class StorageActor(StorageOperations):
@@ -120,6 +127,14 @@ class StorageActor(StorageOperations):
         """`(user_id, flow_id)` of a chat (soft-deleted too) or None. Concurrent-safe, read-only."""
         await self._ensure_ready()
         return await self._repo.session_owner(chat_id)
+
+    @domain_errors
+    async def claim_session(self, record: SessionRecord) -> SessionClaim:
+        """Create the chat's session row unless it exists and return who owns it (the first
+        creator; ownership never changes). Concurrent claims of one chat id agree on one
+        owner (insert-or-verify in one transaction); idempotent, so callers may retry."""
+        await self._ensure_ready()
+        return await self._repo.claim_session(record)
 
     @domain_errors
     async def get_flow(self, flow_id: str) -> FlowRecord | None:

@@ -31,6 +31,7 @@ from storage.records import (
     FlowVersionRecord,
     MessageRecord,
     MessageRow,
+    SessionClaim,
     SessionRecord,
     UserRecord,
 )
@@ -160,6 +161,10 @@ class RayStorageClient:
 
     async def set_comment(self, message_id: int, comment: str) -> bool:
         return await self._retrying("set_comment", message_id, comment)  # type: ignore[no-any-return]
+
+    async def claim_session(self, record: SessionRecord) -> SessionClaim:
+        # Idempotent (insert-or-verify): safe to retry while the storage actor restarts.
+        return await self._retrying("claim_session", record)  # type: ignore[no-any-return]
 
     async def get_session(self, chat_id: str) -> SessionRow | None:
         return await self._retrying("get_session", chat_id)  # type: ignore[no-any-return]

@@ -58,7 +58,7 @@ class BenchHost(SessionHost):
     async def activate_many(self, start: int, count: int) -> int:
         keys = [SessionKey(FLOW_ID, f"chat-{i}") for i in range(start, start + count)]
         for chunk in range(0, len(keys), 200):
-            await asyncio.gather(*(self._session(k) for k in keys[chunk : chunk + 200]))
+            await asyncio.gather(*(self._session(k, 1) for k in keys[chunk : chunk + 200]))
         return await self.live_sessions()
 
 

@@ -27,10 +27,12 @@ from actors.session import Ask, SessionKey
 from serve_app.access import access_assistant_for_chat, access_flow_for_chat
 from serve_app.auth import Principal
 from serve_app.errors import error_frame
+from serve_app.frame_rate import FrameRate
 from serve_app.limits import limiter_of
-from serve_app.protocol import ClientFrame, parse_client_frame
+from serve_app.protocol import MAX_ID_LENGTH, ClientFrame, check_text, parse_client_frame
 from serve_app.telemetry import record_session_created, record_turn_processed
 from serve_app.turn_tracker import TurnTracker
+from serve_app.watched_chats import WatchedChats
 
 log = logging.getLogger(__name__)
 CLOSE_NORMAL = 1000
@@ -77,11 +79,11 @@ class ChatSocket:
         self._app = app
         self._chat_id = chat_id
         self._preview_id = f"preview-{uuid.uuid4().hex}"
-        self._pumps: dict[SessionKey, asyncio.Task[None]] = {}
+        self._watched = WatchedChats(runtime.config.ws_max_chats)
         self._send_lock = asyncio.Lock()
         self._limiter = limiter_of(ws.app.state)
+        self._frames = FrameRate(runtime.config.ws_frames_per_second)
         self._tracker = TurnTracker(app.kind, self._turn_done)
-        self._announced: set[SessionKey] = set()
         self._deferred: tuple[SessionKey, int] | None = None
         self._deferred_timer: asyncio.TimerHandle | None = None
         self._last_activity = asyncio.get_running_loop().time()
@@ -90,22 +92,21 @@ class ChatSocket:
         """Watch the initial chat, then receive until disconnect; oversize frames close 1009."""
         try:
             if self._chat_id is not None:
-                await self._guarded(self._watch_deferred())
+                await self._guarded(self._watch_initial())
             while True:
                 message = await self._receive_or_idle()
                 if message is None or message["type"] == "websocket.disconnect":
                     return
                 text = _text_of(message)
-                if len(text.encode()) > self._runtime.config.ws_max_frame_bytes:
+                if len(text.encode("utf-8", "replace")) > self._runtime.config.ws_max_frame_bytes:
                     await self._ws.close(CLOSE_TOO_BIG, "frame too large")
                     return
-                await self._guarded(self._on_text(text))
+                await self._guarded(self._on_client_frame(text))
         finally:
             if self._deferred_timer is not None:
                 self._deferred_timer.cancel()
-            for pump in self._pumps.values():
-                pump.cancel()
-            await self._tracker.release_all()
+            self._watched.stop_all()
+            self._tracker.hand_off(self._wait_turns_closed)
 
     async def _receive_or_idle(self) -> MutableMapping[str, Any] | None:
         """The next client message; None after closing a socket idle (no frame either way)
@@ -130,9 +131,14 @@ class ChatSocket:
         except RaychatError as exc:
             await self._send([error_frame(exc, self._app.id, self._chat_id)])
 
+    async def _on_client_frame(self, text: str) -> None:
+        self._frames.spend()  # every frame counts, before any parsing: a 429 drops it
+        await self._on_text(text)
+
     async def _on_text(self, text: str) -> None:
         frame = parse_client_frame(text)
         switched = await self._switch(frame)
+        self._watched.make_room(self._key())
         if frame.action == "resume":
             await self._resume(frame)  # it decides where relaying starts
             return
@@ -142,6 +148,7 @@ class ChatSocket:
         if frame.action == "stop":
             await self._stop()
         elif frame.clear_history:
+            await self._limiter.check_ask(self._user.user_id)  # a clear is an ask for the limit
             await self._runtime.clear_context(self._key(), self._user.user_id)
         elif frame.is_ask:
             await self._ask(frame)
@@ -159,6 +166,17 @@ class ChatSocket:
         app = self._app
         chat_id, persist = (self._chat_id, True) if self._chat_id else (self._preview_id, False)
         return SessionKey(app.id, chat_id, persist, app.kind, dedicated=app.dedicated)
+
+    async def _watch_initial(self) -> None:
+        """The chat named in the connect URL: checked like a frame's `chat_id`."""
+        chat_id = self._chat_id
+        self._chat_id = None
+        assert chat_id is not None
+        if len(chat_id) > MAX_ID_LENGTH:
+            raise InvalidInput(f"chat_id is longer than {MAX_ID_LENGTH} characters")
+        check_text(chat_id)
+        self._chat_id = chat_id
+        await self._watch_deferred()
 
     async def _watch_deferred(self) -> None:
         """Authorize and activate the connection's chat now, but start relaying it only at the
@@ -182,7 +200,7 @@ class ChatSocket:
 
     async def _watch_current(self) -> None:
         key = self._key()
-        if key not in self._pumps or self._pumps[key].done():
+        if not self._watched.is_pumping(key):
             point = await self._runtime.watch(key, self._user.user_id)
             self._start_pump(key, point.newest_seq)
 
@@ -198,9 +216,9 @@ class ChatSocket:
             await lease.release()
             raise
         self._tracker.started(key, first_seq, lease)
+        self._watched.set_in_turn(key, True)  # not evictable before its pump sees the end
         self._start_pump(key, first_seq - 1)
-        if key.persist and key not in self._announced:
-            self._announced.add(key)  # the event is keyed by chat: repeats are harmless
+        if key.persist and self._watched.first_announcement(key):
             self._tracker.run_later(
                 record_session_created(
                     self._runtime,
@@ -235,9 +253,7 @@ class ChatSocket:
         if self._deferred is not None and self._deferred[0] == key:
             self._deferred = None  # this resume decides where relaying the chat starts
         self._start_deferred()
-        pump = self._pumps.pop(key, None)
-        if pump is not None:
-            pump.cancel()
+        self._watched.stop(key)
         after = frame.last_seq
         if after + 1 < point.oldest_seq:
             after = await self._replay_archived(key, after, point.oldest_seq - 1)
@@ -254,9 +270,7 @@ class ChatSocket:
         return last
 
     def _start_pump(self, key: SessionKey, after_seq: int) -> None:
-        pump = self._pumps.get(key)
-        if pump is None or pump.done():
-            self._pumps[key] = asyncio.get_running_loop().create_task(self._pump(key, after_seq))
+        self._watched.start(key, lambda: self._pump(key, after_seq))
 
     async def _pump(self, key: SessionKey, after_seq: int) -> None:
         """Relay the chat's frames after `after_seq` until the session is no longer live."""
@@ -264,7 +278,7 @@ class ChatSocket:
         failures, in_turn = 0, False
         while failures <= PUMP_RETRIES:
             try:
-                batch = await self._runtime.pull(key, after_seq, timeout_s)
+                batch = await self._runtime.pull(key, self._user.user_id, after_seq, timeout_s)
             except ChatServiceError as exc:
                 failures += 1
                 if in_turn:  # the host died mid-turn: end the turn for this client
@@ -276,6 +290,8 @@ class ChatSocket:
                     )
                     in_turn = False
                 continue
+            except RaychatError:  # no longer this user's to watch (Forbidden): stop relaying
+                return
             failures = 0
             if batch.frames:
                 if batch.frames[0]["seq"] > after_seq + 1:
@@ -285,6 +301,7 @@ class ChatSocket:
                 await self._send(batch.frames)
                 after_seq = batch.frames[-1]["seq"]
                 in_turn = _still_in_turn(batch.frames, in_turn)
+                self._watched.set_in_turn(key, in_turn)
             elif not batch.live:
                 if in_turn:  # the host restarted mid-turn: the turn is gone, end it here
                     lost = ChatServiceError("The session host restarted; the turn was lost")
@@ -295,6 +312,18 @@ class ChatSocket:
                         ]
                     )
                 return
+
+    async def _wait_turns_closed(self, key: SessionKey, after_seq: int, turns: int) -> None:
+        """After the socket closed: return once `turns` turns of `key` after `after_seq` have
+        sent their `close` (or the session is gone, or their leases expired anyway)."""
+        timeout_s = self._runtime.config.sessions.pull_timeout_s
+        async with asyncio.timeout(self._limiter.limits.lease_s):
+            while turns > 0:
+                batch = await self._runtime.pull(key, self._user.user_id, after_seq, timeout_s)
+                if not batch.frames and not batch.live:
+                    return
+                turns -= sum(1 for f in batch.frames if f["type"] == "close")
+                after_seq = batch.frames[-1]["seq"] if batch.frames else after_seq
 
     def _gap_info(self, key: SessionKey, after_seq: int, first_kept: int) -> Frame:
         text = (

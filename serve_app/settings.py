@@ -101,6 +101,7 @@ class Settings(BaseSettings):
     @classmethod
     def _profile_names(cls, placements: dict[str, PlacementProfile]) -> dict[str, PlacementProfile]:
         return check_profile_names(placements)
+
     # Accounts, login throttling and socket origins (issue 8, accounts & secrets).
     # Login and registration attempts per minute, per user name and per client address.
     rate_logins_per_minute: int = Field(default=10, ge=0)
@@ -130,6 +131,14 @@ class Settings(BaseSettings):
             items = json.loads(text) if text.startswith("[") else text.split(",")
             return tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
         return value
+
+    # Issue 8, chat ownership and socket/session limits (helper C); 0 turns each off.
+    ws_max_chats: int = Field(default=32, ge=0)
+    rate_frames_per_second: float = Field(default=20.0, ge=0)
+    max_sessions_per_user: int = Field(default=100, ge=0)
+    turn_timeout_s: float = Field(default=300.0, ge=0)
+    frame_log_max_frames: int = Field(default=20_000, ge=0)
+    frame_log_max_bytes: int = Field(default=8 << 20, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
@@ -176,6 +185,10 @@ class Settings(BaseSettings):
                 hosts=self.session_hosts,
                 context_messages=self.context_messages,
                 providers=self.providers,
+                max_sessions_per_user=self.max_sessions_per_user,
+                turn_timeout_s=self.turn_timeout_s,
+                frame_log_max_frames=self.frame_log_max_frames,
+                frame_log_max_bytes=self.frame_log_max_bytes,
             ),
             jwt_secret=self.jwt_secret,
             redis_url=self.redis_url,
@@ -184,6 +197,8 @@ class Settings(BaseSettings):
             namespace=self.namespace,
             placements=self.placements,
             dedicated_start_timeout_s=self.dedicated_start_timeout_s,
+            ws_max_chats=self.ws_max_chats,
+            ws_frames_per_second=self.rate_frames_per_second,
         )
 
     def api_config(self) -> ApiConfig:

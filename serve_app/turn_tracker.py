@@ -2,12 +2,14 @@
 metrics, and the `application_process` telemetry event when the turn's `close` frame passes.
 
 Only the socket that asked tracks a turn (other viewers just relay frames). A socket that goes
-away releases its leases: its turns go on, but no longer count against the user's limit.
+away hands its turns off: they go on, and keep their leases until their `close` frame (so
+reconnecting after each ask does not get around the concurrent-turn limit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -22,6 +24,11 @@ from serve_app.limits import TurnLease
 from storage.records import utcnow
 
 TurnDone = Callable[[SessionKey, datetime, datetime], Coroutine[Any, Any, None]]
+# Waits until `count` turns of a chat after a seq have closed (the socket's frame pull).
+TurnsClosed = Callable[[SessionKey, int, int], Coroutine[Any, Any, None]]
+log = logging.getLogger(__name__)
+# Turns handed off by closed sockets: referenced here until their leases are released.
+_HANDED_OFF: set[asyncio.Task[None]] = set()
 
 
 @dataclass
@@ -83,8 +90,31 @@ class TurnTracker:
         task.add_done_callback(self._background.discard)
 
     async def release_all(self) -> None:
-        """The socket is closing: give back every lease it holds."""
+        """Give back every lease this socket holds now."""
         for turns in self._turns.values():
             for turn in turns:
                 await turn.lease.release()
         self._turns.clear()
+
+    def hand_off(self, wait_closed: TurnsClosed) -> None:
+        """The socket is closing: for each chat with open turns, a background task waits for
+        their `close` frames (`wait_closed`), then releases their leases. Never raises; a
+        failing wait releases at once (the lease expiry bounds the rest)."""
+        loop = asyncio.get_running_loop()
+        for key, turns in self._turns.items():
+            if turns:
+                waiting = wait_closed(key, turns[0].first_seq - 1, len(turns))
+                task = loop.create_task(_release_after(waiting, list(turns)))
+                _HANDED_OFF.add(task)
+                task.add_done_callback(_HANDED_OFF.discard)
+        self._turns.clear()
+
+
+async def _release_after(waiting: Coroutine[Any, Any, None], turns: list[_Turn]) -> None:
+    try:
+        await waiting
+    except Exception as exc:  # the host went away: its turns are over anyway
+        log.debug("waiting for handed-off turns failed: %s", exc)
+    finally:
+        for turn in turns:
+            await turn.lease.release()

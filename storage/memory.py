@@ -23,7 +23,7 @@ from storage.chat_records import (
     TelemetryRecord,
 )
 from storage.memory_apps import MemoryApps
-from storage.records import MessageRecord, MessageRow, SessionRecord, utcnow
+from storage.records import MessageRecord, MessageRow, SessionClaim, SessionRecord, utcnow
 from storage.repository import Repository, SqlRepository
 from storage.sql_messages import CONTEXT_CATEGORIES
 from storage.sql_sessions import COPY_CHAT_ID_MAX
@@ -229,6 +229,12 @@ class MemoryRepository(MemoryApps):
         like, dislike = _COUNTED.get(row.liked, (0, 0))
         self._move_counters(row.chat_id, -like, -dislike, -row.copied)
         return True
+
+    async def claim_session(self, record: SessionRecord) -> SessionClaim:
+        """Create the session unless it exists; the existing row's owner is the owner."""
+        created = record.chat_id not in self.sessions
+        s = self.sessions.setdefault(record.chat_id, _new_session(record))
+        return SessionClaim(s.user_id, s.flow_id, s.is_delete, created=created)
 
     async def session_owner(self, chat_id: str) -> tuple[int | None, str] | None:
         """(user_id, flow_id) or None."""

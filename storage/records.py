@@ -54,6 +54,17 @@ class SessionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionClaim:
+    """Who owns a chat, as storage decided it: the first creator of its session row (socket or
+    REST). `created` is True when this claim inserted the row."""
+
+    user_id: int | None
+    flow_id: str
+    is_delete: bool
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class MessageRow:
     """A stored message as the API returns it (API.md §3 "Message row")."""
 

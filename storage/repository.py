@@ -34,6 +34,7 @@ from storage.records import (
     FlowVersionRecord,
     MessageRecord,
     MessageRow,
+    SessionClaim,
     SessionRecord,
     UserRecord,
 )
@@ -89,6 +90,7 @@ class Repository(Protocol):
     async def set_comment(self, message_id: int, comment: str) -> bool: ...
 
     # Sessions.
+    async def claim_session(self, record: SessionRecord) -> SessionClaim: ...
     async def session_owner(self, chat_id: str) -> tuple[int | None, str] | None: ...
     async def get_session(self, chat_id: str) -> SessionRow | None: ...
     async def list_chats(

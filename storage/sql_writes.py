@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from storage.bulk_insert import insert_messages
 from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.dialect import chat_id_in, insert_ignoring_duplicates, upsert_touching
-from storage.records import MessageRecord, SessionRecord, utcnow
+from storage.records import MessageRecord, SessionClaim, SessionRecord, utcnow
 from storage.tables import AuditLog, ChatMessage, MessageSession, TelemetryEvent, table_of
 
 
@@ -63,9 +63,28 @@ def _audit_values(record: AuditRecord) -> dict[str, Any]:
 
 
 class SqlWrites:
-    """`bulk_write`: the storage actor's flush."""
+    """`bulk_write`: the storage actor's flush; `claim_session`: who owns a chat."""
 
     engine: AsyncEngine
+
+    async def claim_session(self, record: SessionRecord) -> SessionClaim:
+        """Insert the chat's session row unless one exists, then return the row that exists:
+        its `user_id` is the chat's owner, decided once by whoever inserted first.
+
+        Insert-or-verify, never read-then-write: the INSERT skips an existing row (ON CONFLICT
+        DO NOTHING / OR IGNORE / MySQL's no-op update) and the locking read after it sees the
+        winner of any race. One statement for an existing chat, three for a new one.
+        """
+        async with self.engine.begin() as conn:
+            found = await _claim_of(conn, record.chat_id)
+            if found is not None:
+                return found
+            insert = insert_ignoring_duplicates(conn.dialect.name, table_of(MessageSession))
+            await conn.execute(insert, [session_values(record, utcnow())])
+            claim = await _claim_of(conn, record.chat_id, locking=True)
+        assert claim is not None, "a session row inserted or found"
+        won = claim.user_id == record.user_id and claim.flow_id == record.flow_id
+        return SessionClaim(claim.user_id, claim.flow_id, claim.is_delete, created=won)
 
     async def bulk_write(
         self,
@@ -94,6 +113,18 @@ class SqlWrites:
             if chats - touched:
                 await _touch_sessions(conn, chats - touched, now)
         return ids
+
+
+async def _claim_of(
+    conn: AsyncConnection, chat_id: str, locking: bool = False
+) -> SessionClaim | None:
+    stmt = select(MessageSession.user_id, MessageSession.flow_id, MessageSession.is_delete).where(
+        MessageSession.chat_id == chat_id
+    )
+    if locking:  # a locking read sees a row a concurrent claim committed (MySQL's snapshot not)
+        stmt = stmt.with_for_update(read=True)
+    row = (await conn.execute(stmt)).first()
+    return None if row is None else SessionClaim(row.user_id, row.flow_id, bool(row.is_delete))
 
 
 async def _write_sessions(

@@ -55,9 +55,9 @@ def session_key(session: SessionRow, dedicated: ProfileName | None) -> SessionKe
 
 
 async def do_drop_sessions(runtime: Runtime, keys: Sequence[SessionKey]) -> None:
-    """Stop the live session actors among `keys` (a bounded number of calls at a time). A host
-    that cannot be reached is logged: its session fails its next turn on the deleted app or
-    chat anyway."""
+    """Stop the live session actors among `keys` (a bounded number of calls at a time) and
+    delete their archived frames. A host that cannot be reached is logged: its session fails
+    its next turn on the deleted app or chat anyway."""
     gate = asyncio.Semaphore(DROP_CONCURRENCY)
 
     async def drop(key: SessionKey) -> None:
@@ -66,8 +66,19 @@ async def do_drop_sessions(runtime: Runtime, keys: Sequence[SessionKey]) -> None
                 await runtime.drop_if_live(key)
             except RaychatError as exc:
                 log.warning("could not stop session %s: %s", key.text, exc.message)
+            await _forget_frames(runtime, key)
 
     await asyncio.gather(*(drop(k) for k in keys))
+
+
+async def _forget_frames(runtime: Runtime, key: SessionKey) -> None:
+    # A deleted chat's frames leave the Redis archive now, not when its 24 h TTL ends.
+    if runtime.archive is None:
+        return
+    try:
+        await runtime.archive.delete(key.text)
+    except Exception as exc:  # Redis down: the TTL still removes them
+        log.warning("could not delete the frame archive of %s: %s", key.text, exc)
 
 
 async def do_retire_sessions(

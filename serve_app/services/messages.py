@@ -5,16 +5,16 @@ from __future__ import annotations
 import uuid
 
 from actors.apps import FLOW_TYPE_ASSISTANT, FLOW_TYPE_FLOW
-from actors.errors import Conflict, InvalidInput, NotFound
+from actors.errors import Conflict, Forbidden, InvalidInput, NotFound
 from actors.registry import Runtime
-from serve_app.access import AppRecord, access_app_for_chat, access_chat_by_id, access_message_by_id
+from serve_app.access import AppRecord, access_app_for_chat, access_message_by_id
 from serve_app.audit_log import audit_entry, record_audit
 from serve_app.auth import Principal
 from serve_app.schemas.chats import MessageCreate, MessageUpdate
 from serve_app.services.app_sessions import do_refresh_live_context
 from serve_app.telemetry import SOURCE_API, session_created_event
 from storage.chat_records import AuditRecord, TelemetryRecord
-from storage.records import FlowRecord, MessageRecord, MessageRow, SessionRecord
+from storage.records import FlowRecord, MessageRecord, MessageRow, SessionClaim, SessionRecord
 
 
 def _flow_type(app: AppRecord) -> int:
@@ -59,22 +59,30 @@ async def do_insert_messages(
     runtime: Runtime, user: Principal, body: MessageCreate
 ) -> list[MessageRow]:
     """Append a question and/or answer to the caller's chat with an app they may use; the chat
-    is created if missing. Conflict when the chat id belongs to another app or was deleted."""
+    is created if missing. Ownership is decided in storage (`claim_session`, insert-or-verify),
+    never by a read before the write: Forbidden when another user created the chat first,
+    Conflict when it belongs to another app or was deleted. Nothing is stored on a refusal."""
     texts = check_message_create(body)
     app = await access_app_for_chat(runtime, user, body.flow_id)
-    session = await access_chat_by_id(runtime, user, body.chat_id, write=True, include_deleted=True)
-    if session is not None and session.is_delete:
-        raise Conflict("This chat was deleted; use a new chat_id", chat_id=body.chat_id)
-    if session is not None and session.flow_id != body.flow_id:
-        raise Conflict("This chat belongs to another app", chat_id=body.chat_id)
-    created = () if session is not None else (new_session(app, body.chat_id, user.user_id),)
+    claim = await runtime.storage.claim_session(new_session(app, body.chat_id, user.user_id))
+    check_claim(claim, user, body.chat_id, body.flow_id)
     records = [_row(body, user.user_id, text, is_bot) for text, is_bot in texts]
-    ids = await runtime.storage.submit(records, created)
+    ids = await runtime.storage.submit(records)
     rows = await runtime.storage.get_messages(ids)
-    await _record_insert(runtime, user, body, ids, bool(created), app)
-    if session is not None:
+    await _record_insert(runtime, user, body, ids, claim.created, app)
+    if not claim.created:
         await do_refresh_live_context(runtime, body.chat_id)
     return rows
+
+
+def check_claim(claim: SessionClaim, user: Principal, chat_id: str, flow_id: str) -> None:
+    """May `user` write into the chat storage says is owned as in `claim`?"""
+    if claim.user_id != user.user_id:
+        raise Forbidden("This chat belongs to another user", chat_id=chat_id)
+    if claim.is_delete:
+        raise Conflict("This chat was deleted; use a new chat_id", chat_id=chat_id)
+    if claim.flow_id != flow_id:
+        raise Conflict("This chat belongs to another app", chat_id=chat_id)
 
 
 async def _record_insert(

@@ -94,6 +94,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         # tested in the unit tier (tests/unit/rest/test_accounts_safety.py).
         "RAYCHAT_RATE_LOGINS_PER_MINUTE": "10000",
         "RAYCHAT_ALLOWED_ORIGINS": ALLOWED_ORIGIN,
+        # The frame rate limit is off so the WebSocket fuzz test reaches the parser with every
+        # frame (throttling itself: tests/unit/test_chat_socket_limits.py). Every test chats as
+        # the demo user: the live-session cap is raised above the suite's chat count (the cap
+        # itself: tests/unit/test_ownership.py).
+        "RAYCHAT_RATE_FRAMES_PER_SECOND": "0",
+        "RAYCHAT_MAX_SESSIONS_PER_USER": "5000",
     }
     env.pop("RAYCHAT_DATABASE_URL", None)
     env.pop("RAYCHAT_JWT_SECRET", None)

@@ -55,7 +55,7 @@ async def turn(runtime: Runtime, key: SessionKey, text: str) -> list[Frame]:
     after = await runtime.start_turn(key, Ask(user_id=1, inputs={"input": text})) - 1
     frames: list[Frame] = []
     while not frames or frames[-1]["type"] != "close":
-        batch = await runtime.pull(key, after, 10)
+        batch = await runtime.pull(key, 1, after, 10)
         frames += batch.frames
         after = frames[-1]["seq"] if frames else after
     return frames
@@ -72,7 +72,7 @@ async def test_context_survives_killing_the_host(runtime: Runtime) -> None:
     ray.kill(host, no_restart=False)  # the process dies; Ray restarts the actor
     assert select.select([exited], [], [], 30)[0], "the host process did not exit"
     # Calls wait for the restarted incarnation (max_task_retries), where the session is gone...
-    assert (await runtime.pull(key, 0, 1)).live is False
+    assert (await runtime.pull(key, 1, 0, 1)).live is False
     frames = await turn(runtime, key, "after")  # ...and comes back with its context
     assert await host.__ray_call__.remote(lambda _self: os.getpid()) != old_pid
     assert frames[-2]["message"] == "echo(2): after"  # context rebuilt from storage

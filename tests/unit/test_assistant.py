@@ -38,6 +38,7 @@ async def assistant_session(
         SessionKey(assistant.id, uuid.uuid4().hex, kind="assistant"), storage, SessionConfig()
     )
     await session.activate()
+    await session.admit(1)  # user 1 claims the chat
     return session
 
 

@@ -145,3 +145,26 @@ def test_serve_config_is_valid_and_its_builder_imports() -> None:
     builder = getattr(__import__(module, fromlist=[attr]), attr)
     assert callable(builder)
     Settings(**{**app.args, "jwt_secret": "y" * 40})  # its args are valid settings
+
+
+def test_issue8_limits_have_environment_twins_and_reach_the_actors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = Settings().runtime_config()
+    assert (defaults.ws_max_chats, defaults.ws_frames_per_second) == (32, 20.0)
+    assert defaults.sessions.max_sessions_per_user == 100
+    assert defaults.sessions.turn_timeout_s == 300.0
+    for name, value in {
+        "WS_MAX_CHATS": "0",
+        "RATE_FRAMES_PER_SECOND": "0",
+        "MAX_SESSIONS_PER_USER": "0",
+        "TURN_TIMEOUT_S": "0",
+        "FRAME_LOG_MAX_FRAMES": "0",
+        "FRAME_LOG_MAX_BYTES": "0",
+    }.items():
+        monkeypatch.setenv(f"RAYCHAT_{name}", value)
+    config = Settings().runtime_config()
+    assert (config.ws_max_chats, config.ws_frames_per_second) == (0, 0.0)
+    sessions = config.sessions
+    assert (sessions.max_sessions_per_user, sessions.turn_timeout_s) == (0, 0.0)
+    assert (sessions.frame_log_max_frames, sessions.frame_log_max_bytes) == (0, 0)

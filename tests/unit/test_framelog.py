@@ -43,3 +43,31 @@ async def test_waiter_gets_everything_accumulated_in_one_batch() -> None:
 
 async def test_wait_times_out_empty() -> None:
     assert await FrameLog().wait_after(0, 0.01) == []
+
+
+def test_count_bound_trims_on_every_append_not_only_at_turn_start() -> None:
+    trims: list[int] = []
+    log = FrameLog(on_trim=trims.append, max_frames=5)
+    log.begin_turn()
+    for _ in range(12):  # one long turn: begin_turn never runs again
+        log.append(frame())
+    assert [f["seq"] for f in log.read_after(0)] == [8, 9, 10, 11, 12]
+    assert log.oldest_seq == 8 and trims[-1] == 8  # the archive is trimmed to match
+
+
+def test_byte_bound_keeps_about_max_bytes_and_always_the_newest_frame() -> None:
+    log = FrameLog(max_bytes=2_000)
+    for _ in range(50):
+        log.append(frame())
+    assert 0 < log.retained_bytes <= 2_000
+    assert len(log.read_after(0)) < 50
+    big = make_frame("end", "answer", flow_id="f", chat_id="c", message="x" * 10_000)
+    seq = log.append(big)
+    assert [f["seq"] for f in log.read_after(0)] == [seq]  # alone over the bound, still kept
+
+
+def test_bounds_of_zero_are_off() -> None:
+    log = FrameLog(max_frames=0, max_bytes=0)
+    for _ in range(300):
+        log.append(frame())
+    assert len(log.read_after(0)) == 300

@@ -26,6 +26,7 @@ async def active_session(
 ) -> SessionActor:
     session = SessionActor(SessionKey(FLOW, chat, persist), storage, CONFIG)
     await session.activate()
+    await session.admit(1)  # user 1 claims (or already owns) the chat
     return session
 
 
@@ -44,6 +45,7 @@ async def test_states_follow_the_machine(flow_storage: StorageActor) -> None:
     assert session.state is SessionState.WAITING_OBJECT
     with pytest.raises(IllegalTransition):
         await session.activate()  # already active
+    await session.admit(1)
     session.start_turn(Ask(user_id=1, inputs={"input": "x"}))
     assert session.state is SessionState.RUNNING
     await session.wait_turn()

@@ -28,6 +28,7 @@ async def session_on(
     await storage.put_flow(flow_record(FLOW, graph or demo_graph()))
     session = SessionActor(SessionKey(FLOW, chat), storage, SessionConfig(**config))  # type: ignore[arg-type]
     await session.activate()
+    await session.admit(1)  # user 1 claims the chat
     return session
 
 
@@ -147,13 +148,13 @@ async def test_idle_sessions_are_passivated_and_rebuilt(storage: StorageActor) -
     host = SessionHost(SessionConfig(idle_timeout_s=60), storage)
     key = SessionKey(FLOW, "idle-chat")
     await host.start_turn(key, ask("remember me"))
-    session = await host._session(key)
+    session = await host._session(key, 1)
     await session.wait_turn()
     assert host.passivate_idle() == 0  # just used
     session.last_used -= 120  # as if two idle minutes passed
     assert host.passivate_idle() == 1 and await host.live_sessions() == 0
     first = await host.start_turn(key, ask("still there?"))
-    reborn = await host._session(key)
+    reborn = await host._session(key, 1)
     await reborn.wait_turn()
     answer = [f for f in reborn.frames.read_after(first - 1) if f["category"] == "answer"][-1]
     assert answer["message"] == "echo(2): still there?"
@@ -172,7 +173,7 @@ async def test_client_msg_id_answered_before_a_restart_is_refused(storage: Stora
     key = SessionKey(FLOW, "dup-chat")
     first = SessionHost(SessionConfig(), storage)
     await first.start_turn(key, ask("once", client_msg_id="m-9"))
-    await (await first._session(key)).wait_turn()
+    await (await first._session(key, 1)).wait_turn()
     second = SessionHost(SessionConfig(), storage)  # a new incarnation: nothing in memory
     with pytest.raises(DuplicateAsk):
         await second.start_turn(key, ask("once", client_msg_id="m-9"))
@@ -183,15 +184,16 @@ async def test_client_msg_id_answered_before_a_restart_is_refused(storage: Stora
 async def test_sessions_of_a_host_share_a_stateless_app(storage: StorageActor) -> None:
     await storage.put_flow(flow_record(FLOW, demo_graph()))
     host = SessionHost(SessionConfig(), storage)
-    one = await host._session(SessionKey(FLOW, "share-1"))
-    two = await host._session(SessionKey(FLOW, "share-2"))
+    one = await host._session(SessionKey(FLOW, "share-1"), 1)
+    two = await host._session(SessionKey(FLOW, "share-2"), 1)
     assert one._app is two._app  # compiled once, shared read-only
 
     scripted = "s" * 32
     await storage.put_flow(flow_record(scripted, demo_graph(model="script", script=["a", "b"])))
-    three = await host._session(SessionKey(scripted, "script-1"))
-    four = await host._session(SessionKey(scripted, "script-2"))
+    three = await host._session(SessionKey(scripted, "script-1"), 1)
+    four = await host._session(SessionKey(scripted, "script-2"), 1)
     assert three._app is not four._app  # the script position is per session
+    await four.admit(1)
     frames = await full_turn(four, "x")
     assert frames[-2]["message"] == "a"  # four's script starts at its own beginning
 
@@ -203,7 +205,7 @@ async def test_stored_messages_changed_outside_turns_reach_the_next_turn(
     host = SessionHost(SessionConfig(), storage)
     key = SessionKey(FLOW, "edited-chat")
     await host.start_turn(key, ask("one"))
-    session = await host._session(key)
+    session = await host._session(key, 1)
     await session.wait_turn()
     extra = [
         MessageRecord(

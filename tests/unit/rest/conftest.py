@@ -45,6 +45,16 @@ class FakeHandle:
 
 
 @dataclass
+class RecordingArchive:
+    """The Redis frame archive's `delete`, recorded."""
+
+    deleted: list[str] = field(default_factory=list)
+
+    async def delete(self, chat: str) -> None:
+        self.deleted.append(chat)
+
+
+@dataclass
 class FakeRuntime:
     """What routes use of `actors.registry.Runtime`, without Ray."""
 
@@ -52,6 +62,7 @@ class FakeRuntime:
     storage: RayStorageClient
     dropped: list[SessionKey] = field(default_factory=list)
     refreshed: list[SessionKey] = field(default_factory=list)
+    archive: RecordingArchive = field(default_factory=lambda: RecordingArchive())
 
     async def drop_if_live(self, key: SessionKey) -> bool:
         self.dropped.append(key)

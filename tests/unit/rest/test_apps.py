@@ -100,7 +100,29 @@ async def test_deleting_a_flow_stops_its_sessions(api: Api) -> None:
     deleted = await api.client.delete(f"/api/v1/flows/{flow['id']}", headers=ann)
     assert deleted.status_code == 200 and deleted.json()["data"] is None
     assert sorted(k.chat_id for k in api.runtime.dropped) == ["c1", "c2"]
+    archived = sorted(api.runtime.archive.deleted)  # their Redis frames go too (review §14)
+    assert archived == [f"{flow['id']}:c1", f"{flow['id']}:c2"]
     chats = await api.client.get("/api/v1/chat/chat/list", headers=ann)
     assert chats.json()["data"] == []
     gone = await api.client.get(f"/api/v1/flows/{flow['id']}", headers=ann)
     assert gone.status_code == 404
+
+
+async def test_rest_cannot_write_into_a_chat_another_user_created(api: Api) -> None:
+    ann, bob = await api.user("ann"), await api.user("bob")
+    flow = await create_flow(api, ann, public=True)
+    await api.client.patch(f"/api/v1/flows/{flow['id']}", json={"status": 2}, headers=ann)
+    body = {"flow_id": flow["id"], "chat_id": "shared-id", "human_message": "ann's"}
+    assert (await api.client.post("/api/v1/chat/chat/message", json=body, headers=ann)).is_success
+    intrusion = {**body, "human_message": "bob's"}
+    refused = await api.client.post("/api/v1/chat/chat/message", json=intrusion, headers=bob)
+    assert refused.status_code == 403
+    history = await api.client.get(
+        "/api/v1/chat/chat/history",
+        params={"chat_id": "shared-id", "flow_id": flow["id"]},
+        headers=ann,
+    )
+    assert [r["message"] for r in history.json()["data"]] == ["ann's"]
+    deleted = await api.client.delete("/api/v1/chat/shared-id", headers=ann)
+    assert deleted.status_code == 200
+    assert api.runtime.archive.deleted[-1] == f"{flow['id']}:shared-id"
