@@ -59,7 +59,7 @@ async def test_passivating_the_last_session_still_runs_on_empty(storage: Storage
     host = SessionHost(SessionConfig(idle_timeout_s=60), storage, on_empty=emptied)
     key = SessionKey(flow.id, "idle")
     await host.watch(key, OWNER)
-    (await host._session(key)).last_used -= 120
+    (await host._session(key, OWNER)).last_used -= 120
     assert host.passivate_idle() == 1 and emptied.calls == 1
 
 
