@@ -27,6 +27,8 @@ class ApiConfig(BaseModel):
     cookie_secure: bool = False
     asks_per_minute: int = Field(default=60, ge=0)
     concurrent_turns: int = Field(default=4, ge=0)
+    # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
+    max_body_bytes: int = Field(default=1 << 20, ge=0)
 
 
 class Settings(BaseSettings):
@@ -59,6 +61,8 @@ class Settings(BaseSettings):
     # Per user; 0 turns a limit off.
     rate_asks_per_minute: int = Field(default=60, ge=0)
     rate_concurrent_turns: int = Field(default=4, ge=0)
+    # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
+    max_body_bytes: int = Field(default=1 << 20, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
@@ -102,4 +106,5 @@ class Settings(BaseSettings):
             cookie_secure=self.cookie_secure,
             asks_per_minute=self.rate_asks_per_minute,
             concurrent_turns=self.rate_concurrent_turns,
+            max_body_bytes=self.max_body_bytes,
         )

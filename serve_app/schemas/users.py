@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serve_app.schemas.text import RequestBody
+
 USER_NAME_MAX = 128
 PASSWORD_MAX = 256
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestBody):
     """`POST /api/v1/user/register` and `/login` body. The password's minimum length is a
     setting (`RAYCHAT_PASSWORD_MIN_LENGTH`), checked by the service."""
 
