@@ -186,3 +186,13 @@ async def test_plain_text_still_round_trips(api: Api) -> None:
         "/api/v1/chat/chat/history", params={"chat_id": "c1", "flow_id": flow_id}, headers=ann
     )
     assert history.json()["data"][0]["message"] == text
+
+
+@pytest.mark.parametrize("edges", [["in->model"], [{"source": 1, "target": "x"}], "in->model"])
+async def test_malformed_graph_edges_are_422_not_500(api: Api, edges: Any) -> None:
+    ann = await api.user("ann")
+    graph = {**demo_graph(), "edges": edges}
+    response = await api.client.post(
+        "/api/v1/flows", json={"name": "g", "data": graph}, headers=ann
+    )
+    assert response.status_code == 422, response.text
