@@ -19,6 +19,12 @@ class StorageConfig(BaseModel):
     batch_max_delay_ms: float = Field(default=5.0, ge=0)
     queue_max_ops: int = Field(default=10_000, ge=1)
     create_schema: bool = True
+    # Timeouts (issue 8, helper D); 0 turns one off. A statement the database does not finish
+    # in time, a connection not free in time, a storage-actor call not answered in time: each
+    # ends as StorageUnavailable (503 on REST), never as an endless wait.
+    statement_timeout_s: float = Field(default=5.0, ge=0)
+    pool_timeout_s: float = Field(default=3.0, ge=0)
+    call_timeout_s: float = Field(default=8.0, ge=0)
 
 
 class SessionConfig(BaseModel):
@@ -32,6 +38,10 @@ class SessionConfig(BaseModel):
     busy_policy: BusyPolicy = "reject"
     idle_timeout_s: float = Field(default=600.0, gt=0)
     pull_timeout_s: float = Field(default=15.0, gt=0)
+    # Timeouts (issue 8, helper D); 0 turns one off. Host calls get `host_call_timeout_s` (a
+    # pull: its long-poll plus that); a host's own calls to storage get `storage_call_timeout_s`.
+    host_call_timeout_s: float = Field(default=10.0, ge=0)
+    storage_call_timeout_s: float = Field(default=8.0, ge=0)
 
 
 class RuntimeConfig(BaseModel):

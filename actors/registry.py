@@ -24,6 +24,9 @@ log = logging.getLogger(__name__)
 STORAGE_NAME = "raychat-storage"
 HOST_PREFIX = "raychat-session-host"
 DEDICATED_PREFIX = "raychat-dedicated"
+# A call in flight when its host dies is retried on the restarted host this many times: enough
+# to ride out a restart, and a call that crashes its host cannot loop forever.
+HOST_TASK_RETRIES = 2
 
 
 class _RaySessionHost(SessionHost):
@@ -39,7 +42,7 @@ class _RaySessionHost(SessionHost):
         redis_url: str | None = None,
     ) -> None:
         archiver = FrameArchiver(RedisFrameArchive(redis_url)) if redis_url else None
-        storage = RayStorageClient(storage_handle)
+        storage = RayStorageClient(storage_handle, config.storage_call_timeout_s)
         super().__init__(config, storage, _exit if dedicated else None, archiver)
 
 
@@ -82,8 +85,8 @@ def _host(
             lifetime="detached",
             max_restarts=-1,
             # Calls made while a host restarts wait for the new incarnation (sessions rebuild
-            # from storage there) instead of failing.
-            max_task_retries=-1,
+            # from storage there) instead of failing, a bounded number of times.
+            max_task_retries=HOST_TASK_RETRIES,
             max_concurrency=config.host_max_concurrency,
             **resources,
         )
@@ -150,7 +153,7 @@ class Runtime:
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
         self.storage_handle = storage_actor(config.storage, config.namespace)
-        self.storage = RayStorageClient(self.storage_handle)
+        self.storage = RayStorageClient(self.storage_handle, config.storage.call_timeout_s)
         self.archive = RedisFrameArchive(config.redis_url) if config.redis_url else None
         self._hosts: dict[int, Any] = {}
 
@@ -164,6 +167,20 @@ class Runtime:
                 self.config.redis_url,
             )
         return self._shared_host(host_index(key, self.config.sessions.hosts))
+
+    async def _host(self, key: SessionKey) -> Any:
+        """`host_for` without blocking the event loop: resolving a handle the first time is a
+        synchronous `ray.get_actor` (get_if_exists), so it runs in a thread; cached after."""
+        if key.dedicated is None:
+            index = host_index(key, self.config.sessions.hosts)
+            cached = self._hosts.get(index)
+            if cached is not None:
+                return cached
+        return await asyncio.to_thread(self.host_for, key)
+
+    def _timeout(self, extra_s: float = 0.0) -> float | None:
+        budget = self.config.sessions.host_call_timeout_s
+        return budget + extra_s if budget else None
 
     def _shared_host(self, index: int) -> Any:
         if index not in self._hosts:
@@ -192,7 +209,7 @@ class Runtime:
                 )
             except ValueError:
                 return 0
-        return int(await call_actor(handle.live_sessions.remote()))
+        return int(await call_actor(handle.live_sessions.remote(), self._timeout()))
 
     async def _live_host(self, key: SessionKey) -> Any | None:
         """The host that may hold `key`, without creating a dedicated host just to find it
@@ -211,7 +228,7 @@ class Runtime:
         host = await self._live_host(key)
         if host is None:
             return False
-        return await call_actor(host.drop.remote(key))  # type: ignore[no-any-return]
+        return await call_actor(host.drop.remote(key), self._timeout())  # type: ignore[no-any-return]
 
     async def refresh_context_if_live(self, key: SessionKey) -> bool:
         """Make a live session rebuild its model context before its next turn (stored messages
@@ -219,7 +236,7 @@ class Runtime:
         host = await self._live_host(key)
         if host is None:
             return False
-        return await call_actor(host.refresh_context.remote(key))  # type: ignore[no-any-return]
+        return await call_actor(host.refresh_context.remote(key), self._timeout())  # type: ignore[no-any-return]
 
     async def actor_names(self) -> list[str]:
         """Names of raychat's named actors in its namespace (for the monitor page)."""
@@ -228,23 +245,28 @@ class Runtime:
 
     async def start_turn(self, key: SessionKey, ask: Ask) -> int:
         """Start a turn on the chat's host; raises the session's domain errors."""
-        return await call_actor(self.host_for(key).start_turn.remote(key, ask))  # type: ignore[no-any-return]
+        host = await self._host(key)
+        return await call_actor(host.start_turn.remote(key, ask), self._timeout())  # type: ignore[no-any-return]
 
     async def watch(self, key: SessionKey, user_id: int) -> WatchPoint:
         """Let `user_id` watch a chat; returns where its frame log stands. Raises Forbidden."""
-        return await call_actor(self.host_for(key).watch.remote(key, user_id))  # type: ignore[no-any-return]
+        host = await self._host(key)
+        return await call_actor(host.watch.remote(key, user_id), self._timeout())  # type: ignore[no-any-return]
 
     async def stop(self, key: SessionKey, user_id: int) -> bool:
         """Stop the chat's running turn; False when none runs."""
-        return await call_actor(self.host_for(key).stop.remote(key, user_id))  # type: ignore[no-any-return]
+        host = await self._host(key)
+        return await call_actor(host.stop.remote(key, user_id), self._timeout())  # type: ignore[no-any-return]
 
     async def clear_context(self, key: SessionKey, user_id: int) -> int | None:
         """Empty the chat's model context for its next turn."""
-        return await call_actor(self.host_for(key).clear_context.remote(key, user_id))  # type: ignore[no-any-return]
+        host = await self._host(key)
+        return await call_actor(host.clear_context.remote(key, user_id), self._timeout())  # type: ignore[no-any-return]
 
     async def drop(self, key: SessionKey) -> bool:
         """Stop and forget a live session (its chat was deleted)."""
-        return await call_actor(self.host_for(key).drop.remote(key))  # type: ignore[no-any-return]
+        host = await self._host(key)
+        return await call_actor(host.drop.remote(key), self._timeout())  # type: ignore[no-any-return]
 
     async def archived_frames(self, key: SessionKey, first_seq: int, last_seq: int) -> list[Frame]:
         """Frames of `key` from the Redis archive ([] without Redis or when it is down)."""
@@ -258,4 +280,6 @@ class Runtime:
 
     async def pull(self, key: SessionKey, after_seq: int, timeout_s: float) -> FrameBatch:
         """Long-poll the chat's frames after `after_seq`."""
-        return await call_actor(self.host_for(key).pull.remote(key, after_seq, timeout_s))  # type: ignore[no-any-return]
+        host = await self._host(key)
+        ref = host.pull.remote(key, after_seq, timeout_s)
+        return await call_actor(ref, self._timeout(timeout_s))  # type: ignore[no-any-return]

@@ -34,7 +34,9 @@ class StorageActor(StorageOperations):
 
     def __init__(self, config: StorageConfig) -> None:
         self._config = config
-        self._repo = SqlRepository(make_engine(config.database_url))
+        self._repo = SqlRepository(
+            make_engine(config.database_url, config.statement_timeout_s, config.pool_timeout_s)
+        )
         self._committer = GroupCommitter(
             self._repo.bulk_write,
             max_rows=config.batch_max_rows,

@@ -66,7 +66,7 @@ def to_domain_error(exc: Exception) -> RaychatError | None:
         return StorageUnavailable(str(exc))
     if type(exc) is ValueError:  # ours, from storage/: the message is client-safe
         return InvalidInput(str(exc))
-    if isinstance(exc, ValueError | DataError):  # codec or driver text: never shown
+    if isinstance(exc, ValueError | OverflowError | DataError):  # codec/driver text: not shown
         return InvalidInput(BAD_VALUE_MESSAGE)
     if isinstance(exc, IntegrityError):
         return Conflict("A row with this key already exists")

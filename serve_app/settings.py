@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     rate_concurrent_turns: int = Field(default=4, ge=0)
     # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
     max_body_bytes: int = Field(default=1 << 20, ge=0)
+    storage_call_timeout_s: float = Field(default=8.0, ge=0)
+    host_call_timeout_s: float = Field(default=10.0, ge=0)
+    db_statement_timeout_s: float = Field(default=5.0, ge=0)
+    db_pool_timeout_s: float = Field(default=3.0, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
@@ -86,9 +90,15 @@ class Settings(BaseSettings):
                 batch_max_rows=self.storage_batch_rows,
                 batch_max_delay_ms=self.storage_batch_delay_ms,
                 queue_max_ops=self.storage_queue_ops,
+                statement_timeout_s=self.db_statement_timeout_s,
+                pool_timeout_s=self.db_pool_timeout_s,
+                call_timeout_s=self.storage_call_timeout_s,
             ),
             sessions=SessionConfig(
-                hosts=self.session_hosts, context_messages=self.context_messages
+                hosts=self.session_hosts,
+                context_messages=self.context_messages,
+                host_call_timeout_s=self.host_call_timeout_s,
+                storage_call_timeout_s=self.storage_call_timeout_s,
             ),
             jwt_secret=self.jwt_secret,
             redis_url=self.redis_url,
