@@ -83,12 +83,14 @@ def make_engine(
     """An AsyncEngine for `url`; SQLite gets WAL mode on every connection. With timeouts (0 =
     none), every statement and every wait for a pooled connection is bounded; a timeout raises
     (mapped to StorageUnavailable by `actors.storage_errors`)."""
-    backend = make_url(to_async_url(url)).get_backend_name()
+    parsed = make_url(to_async_url(url))
+    backend = parsed.get_backend_name()
     options: dict[str, Any] = {"pool_pre_ping": True}
     connect_args = _timeout_connect_args(backend, statement_timeout_s)
     if connect_args:
         options["connect_args"] = connect_args
-    if pool_timeout_s > 0:
+    in_memory = backend == "sqlite" and parsed.database in (None, "", ":memory:")
+    if pool_timeout_s > 0 and not in_memory:  # an in-memory SQLite has one static connection
         options["pool_timeout"] = pool_timeout_s
     engine = create_async_engine(to_async_url(url), **options)
     if engine.dialect.name == "sqlite":
