@@ -40,7 +40,7 @@ class SessionConfig(BaseModel):
     pull_timeout_s: float = Field(default=15.0, gt=0)
     # Timeouts (issue 8, helper D); 0 turns one off. Host calls get `host_call_timeout_s` (a
     # pull: its long-poll plus that); a host's own calls to storage get `storage_call_timeout_s`.
-    host_call_timeout_s: float = Field(default=10.0, ge=0)
+    host_call_timeout_s: float = Field(default=30.0, ge=0)
     storage_call_timeout_s: float = Field(default=8.0, ge=0)
 
 

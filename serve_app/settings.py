@@ -64,7 +64,7 @@ class Settings(BaseSettings):
     # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
     max_body_bytes: int = Field(default=1 << 20, ge=0)
     storage_call_timeout_s: float = Field(default=8.0, ge=0)
-    host_call_timeout_s: float = Field(default=10.0, ge=0)
+    host_call_timeout_s: float = Field(default=30.0, ge=0)
     db_statement_timeout_s: float = Field(default=5.0, ge=0)
     db_pool_timeout_s: float = Field(default=3.0, ge=0)
 
