@@ -89,12 +89,20 @@ class RayStorageClient:
         self.call_timeout_s = call_timeout_s
 
     async def _call(self, ref: Any) -> Any:
-        return await call_actor(ref, self.call_timeout_s, storage_timeout)
+        # A storage actor that is down or restarting is StorageUnavailable (503), not 13004.
+        try:
+            return await call_actor(ref, self.call_timeout_s, storage_timeout)
+        except ChatServiceError as exc:
+            if isinstance(exc.__cause__, ray.exceptions.RayActorError):
+                raise StorageUnavailable("Storage is restarting, retry", retry_after=2) from exc
+            raise
 
     async def _once(self, method: str, *args: Any) -> Any:
         """A call that is not safe to repeat: a storage restart under it is ambiguous."""
         try:
-            return await self._call(getattr(self.handle, method).remote(*args))
+            return await call_actor(
+                getattr(self.handle, method).remote(*args), self.call_timeout_s, storage_timeout
+            )
         except ChatServiceError as exc:
             if isinstance(exc.__cause__, ray.exceptions.RayActorError):
                 raise StorageUnavailable(AMBIGUOUS_WRITE, retry_after=2) from exc
@@ -157,7 +165,9 @@ class RayStorageClient:
     async def _retrying(self, method: str, *args: Any) -> Any:
         for attempt in range(SUBMIT_ATTEMPTS):
             try:
-                return await self._call(getattr(self.handle, method).remote(*args))
+                return await call_actor(
+                    getattr(self.handle, method).remote(*args), self.call_timeout_s, storage_timeout
+                )
             except ChatServiceError as exc:
                 if not isinstance(exc.__cause__, ray.exceptions.RayActorError):
                     raise

@@ -77,21 +77,33 @@ def _mysql_statement_limit(statement_timeout_s: float) -> Any:
     return on_connect
 
 
+def is_in_memory(url: str) -> bool:
+    """True for an in-memory SQLite URL (one static connection: one engine must serve all)."""
+    parsed = make_url(url)
+    return parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:")
+
+
 def make_engine(
-    url: str, statement_timeout_s: float = 0.0, pool_timeout_s: float = 0.0
+    url: str,
+    statement_timeout_s: float = 0.0,
+    pool_timeout_s: float = 0.0,
+    pool_size: int | None = None,
 ) -> AsyncEngine:
     """An AsyncEngine for `url`; SQLite gets WAL mode on every connection. With timeouts (0 =
     none), every statement and every wait for a pooled connection is bounded; a timeout raises
-    (mapped to StorageUnavailable by `actors.storage_errors`)."""
+    (mapped to StorageUnavailable by `actors.storage_errors`). `pool_size` fixes the pool at
+    that many connections (no overflow), e.g. for the group-commit flusher's own pool."""
     parsed = make_url(to_async_url(url))
     backend = parsed.get_backend_name()
     options: dict[str, Any] = {"pool_pre_ping": True}
     connect_args = _timeout_connect_args(backend, statement_timeout_s)
     if connect_args:
         options["connect_args"] = connect_args
-    in_memory = backend == "sqlite" and parsed.database in (None, "", ":memory:")
+    in_memory = is_in_memory(url)
     if pool_timeout_s > 0 and not in_memory:  # an in-memory SQLite has one static connection
         options["pool_timeout"] = pool_timeout_s
+    if pool_size is not None and not in_memory:
+        options.update(pool_size=pool_size, max_overflow=0)
     engine = create_async_engine(to_async_url(url), **options)
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

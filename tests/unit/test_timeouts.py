@@ -147,3 +147,40 @@ async def test_rest_answers_503_with_retry_after_when_storage_is_stuck() -> None
         assert response.json()["status_code"] == 503
         assert int(response.headers["Retry-After"]) >= 1
         assert time.monotonic() - started < 5.0
+
+
+async def test_a_storage_actor_that_is_down_is_503_not_13004() -> None:
+    client = RayStorageClient(DyingHandle(), call_timeout_s=1)
+    with pytest.raises(StorageUnavailable, match="restarting"):
+        await client.get_flow("x")  # not retried (hot path of a session)
+
+
+async def test_the_flusher_commits_while_every_read_connection_is_taken(tmp_path: Path) -> None:
+    # Review §10: reads used to share the flusher's pool, so a read flood delayed every commit.
+    actor = StorageActor(
+        StorageConfig(
+            database_url=f"sqlite:///{tmp_path / 'busy.db'}",
+            pool_timeout_s=0.5,
+            batch_max_delay_ms=1,
+        )
+    )
+    await actor.ping()
+    engine = actor._repo.engine
+    held = []
+    try:
+        while True:  # take the whole read pool (size + overflow)
+            try:
+                held.append(await engine.connect())
+            except PoolTimeout:
+                break
+        with pytest.raises(StorageUnavailable):  # reads now wait out the pool timeout: 503
+            await actor.history("c", "f", None, 10)
+        row = MessageRecord(
+            row_key=uuid.uuid4().hex, chat_id="c", flow_id="f", user_id=1, is_bot=False,
+            message="m", type="human", category="question",
+        )  # fmt: skip
+        assert len(await actor.submit([row])) == 1  # ...but commits go through their own pool
+    finally:
+        for conn in held:
+            await conn.close()
+    await actor.shutdown()
