@@ -59,3 +59,6 @@ class RuntimeConfig(BaseModel):
     # A socket with no frame in either direction for this long is closed (1000, "idle").
     ws_idle_timeout_s: float = Field(default=300.0, gt=0)
     namespace: str = "raychat"
+    # Edges (issue 8, helper D): graph size bounds checked when a flow is saved; 0 = no bound.
+    flow_max_nodes: int = Field(default=1_000, ge=0)
+    flow_max_edges: int = Field(default=5_000, ge=0)

@@ -18,8 +18,9 @@ from actors.retrieval import DEFAULT_K, BM25Retriever, documents_problem, join_d
 
 NODE_TYPES = ("Input", "Variable", "ChatPrompt", "Memory", "Retriever", "ChatModel", "Output")
 HISTORY_KEY = "history"
-# Graph size bounds (API.md §6a): what one flow may hold. The body limit (1 MiB) and the JSON
-# depth bound at the REST edge bound the rest.
+# Graph size bounds (API.md §6a): what one flow may hold by default (`RAYCHAT_FLOW_MAX_NODES`,
+# `RAYCHAT_FLOW_MAX_EDGES`; 0 = no bound). The body limit (1 MiB) and the JSON depth bound at the
+# REST edge bound the rest.
 MAX_GRAPH_NODES = 1_000
 MAX_GRAPH_EDGES = 5_000
 CONTEXT_KEY = "context"
@@ -48,6 +49,17 @@ class CompiledFlow:
         return values
 
 
+@dataclass(frozen=True)
+class GraphLimits:
+    """How many nodes and edges a graph may have (0 = no bound)."""
+
+    max_nodes: int = MAX_GRAPH_NODES
+    max_edges: int = MAX_GRAPH_EDGES
+
+
+DEFAULT_GRAPH_LIMITS = GraphLimits()
+
+
 @dataclass
 class _Graph:
     nodes: dict[str, dict[str, Any]]
@@ -65,7 +77,7 @@ def _fail(node_id: str | None, reason: str) -> FlowInvalid:
     return FlowInvalid(f"{where}{reason}", node_id=node_id)
 
 
-def _parse(graph: Any) -> _Graph:
+def _parse(graph: Any, limits: GraphLimits) -> _Graph:
     """The graph's structure, checked without recursion and within the size bounds; anything
     malformed (a non-object node or edge, a non-string id) is FlowInvalid, never a crash."""
     if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list):
@@ -73,10 +85,10 @@ def _parse(graph: Any) -> _Graph:
     raw_edges = graph.get("edges") or []
     if not isinstance(raw_edges, list):
         raise _fail(None, "'edges' must be a list")
-    if len(graph["nodes"]) > MAX_GRAPH_NODES:
-        raise _fail(None, f"a graph has at most {MAX_GRAPH_NODES} nodes")
-    if len(raw_edges) > MAX_GRAPH_EDGES:
-        raise _fail(None, f"a graph has at most {MAX_GRAPH_EDGES} edges")
+    if limits.max_nodes and len(graph["nodes"]) > limits.max_nodes:
+        raise _fail(None, f"a graph has at most {limits.max_nodes} nodes")
+    if limits.max_edges and len(raw_edges) > limits.max_edges:
+        raise _fail(None, f"a graph has at most {limits.max_edges} edges")
     nodes: dict[str, dict[str, Any]] = {}
     for node in graph["nodes"]:
         parsed = _parse_node(node)
@@ -229,10 +241,11 @@ def _check_context_free(graph: _Graph, input_key: str, variables: dict[str, str]
 def compile_flow(
     graph: Any,
     model_factory: Callable[[dict[str, Any], str], BaseChatModel] = build_chat_model,
+    limits: GraphLimits = DEFAULT_GRAPH_LIMITS,
 ) -> CompiledFlow:
-    """Validate `graph`, build its runnable ([retrieval] | prompt | model); FlowInvalid names the
-    bad node."""
-    parsed = _parse(graph)
+    """Validate `graph` (within `limits`), build its runnable ([retrieval] | prompt | model);
+    FlowInvalid names the bad node."""
+    parsed = _parse(graph, limits)
     _check_acyclic(parsed)
     input_node = _single(parsed, "Input")
     model_node = _single(parsed, "ChatModel")

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     host_call_timeout_s: float = Field(default=30.0, ge=0)
     db_statement_timeout_s: float = Field(default=5.0, ge=0)
     db_pool_timeout_s: float = Field(default=3.0, ge=0)
+    flow_max_nodes: int = Field(default=1_000, ge=0)
+    flow_max_edges: int = Field(default=5_000, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_defaults(self) -> Settings:
@@ -105,6 +107,8 @@ class Settings(BaseSettings):
             ws_max_frame_bytes=self.ws_max_frame_bytes,
             ws_idle_timeout_s=self.ws_idle_timeout_s,
             namespace=self.namespace,
+            flow_max_nodes=self.flow_max_nodes,
+            flow_max_edges=self.flow_max_edges,
         )
 
     def api_config(self) -> ApiConfig:

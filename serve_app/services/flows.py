@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from actors.errors import NotFound
-from actors.flows import compile_flow
+from actors.flows import DEFAULT_GRAPH_LIMITS, GraphLimits, compile_flow
 from actors.placement import placement_of
 from actors.registry import Runtime
 from serve_app.access import FLOW_OFFLINE, access_flow_by_id
@@ -19,20 +19,26 @@ from storage.chat_records import Page
 from storage.records import FlowChanges, FlowRecord
 
 
-def _compile(data: dict[str, Any]) -> None:
+def _compile(data: dict[str, Any], limits: GraphLimits) -> None:
     placement_of(data)
-    compile_flow(data)
+    compile_flow(data, limits=limits)
 
 
-async def check_flow_graph(data: dict[str, Any]) -> None:
+async def check_flow_graph(
+    data: dict[str, Any], limits: GraphLimits = DEFAULT_GRAPH_LIMITS
+) -> None:
     """Compile the graph (FlowInvalid, 422, names the failing node in `data.node_id`) and check
     its placement declaration. Off the event loop: a Retriever indexes its documents."""
-    await asyncio.to_thread(_compile, data)
+    await asyncio.to_thread(_compile, data, limits)
+
+
+def _limits(runtime: Runtime) -> GraphLimits:
+    return GraphLimits(runtime.config.flow_max_nodes, runtime.config.flow_max_edges)
 
 
 async def do_create_flow(runtime: Runtime, user: Principal, body: FlowCreate) -> FlowRecord:
     """Store a new flow, offline (status 1), version 1, owned by the caller."""
-    await check_flow_graph(body.data)
+    await check_flow_graph(body.data, _limits(runtime))
     flow = await runtime.storage.create_flow(
         FlowRecord(
             id=uuid.uuid4().hex,
@@ -56,7 +62,7 @@ async def do_update_flow(
     """PATCH the caller's flow; a new graph is compiled first and becomes a new version."""
     await access_flow_by_id(runtime, user, flow_id, write=True)
     if body.data is not None:
-        await check_flow_graph(body.data)
+        await check_flow_graph(body.data, _limits(runtime))
     changes = FlowChanges(
         name=body.name,
         description=body.description,

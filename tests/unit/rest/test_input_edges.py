@@ -196,3 +196,15 @@ async def test_malformed_graph_edges_are_422_not_500(api: Api, edges: Any) -> No
         "/api/v1/flows", json={"name": "g", "data": graph}, headers=ann
     )
     assert response.status_code == 422, response.text
+
+
+async def test_graph_size_bounds_come_from_the_runtime_config(api: Api) -> None:
+    ann = await api.user("ann")
+    graph = demo_graph()
+    graph["nodes"] += [{"id": f"o{i}", "type": "Output"} for i in range(5)]
+    api.runtime.config = api.runtime.config.model_copy(update={"flow_max_nodes": 8})
+    refused = await api.client.post("/api/v1/flows", json={"name": "g", "data": graph}, headers=ann)
+    assert refused.status_code == 422 and "at most 8 nodes" in refused.text
+    api.runtime.config = api.runtime.config.model_copy(update={"flow_max_nodes": 0})  # 0 = off
+    ok = await api.client.post("/api/v1/flows", json={"name": "g", "data": graph}, headers=ann)
+    assert ok.status_code == 200, ok.text
