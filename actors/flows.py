@@ -23,6 +23,7 @@ HISTORY_KEY = "history"
 # REST edge bound the rest.
 MAX_GRAPH_NODES = 1_000
 MAX_GRAPH_EDGES = 5_000
+NODE_ID_SHOWN = 128  # characters of a node id quoted back in an error
 CONTEXT_KEY = "context"
 
 
@@ -73,6 +74,7 @@ class _Graph:
 
 
 def _fail(node_id: str | None, reason: str) -> FlowInvalid:
+    node_id = node_id[:NODE_ID_SHOWN] if node_id else node_id  # a user's id may be huge
     where = f"node {node_id}: " if node_id else ""
     return FlowInvalid(f"{where}{reason}", node_id=node_id)
 

@@ -32,14 +32,15 @@ DATABASE = "raychat_stuck_db_test"
 ANSWER_WITHIN_S = 10.0
 
 
-async def _fresh_database() -> None:
+async def _reset_database(create: bool) -> None:
     admin = create_async_engine(
         f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/postgres", isolation_level="AUTOCOMMIT"
     )
     try:
         async with asyncio.timeout(10), admin.connect() as conn:
             await conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
-            await conn.execute(text(f"CREATE DATABASE {DATABASE}"))
+            if create:
+                await conn.execute(text(f"CREATE DATABASE {DATABASE}"))
     finally:
         await admin.dispose()
 
@@ -47,12 +48,13 @@ async def _fresh_database() -> None:
 @pytest.fixture(scope="module")
 def proxy() -> Iterator[BlackholeProxy]:
     try:
-        asyncio.run(_fresh_database())
+        asyncio.run(_reset_database(create=True))
     except Exception as exc:  # PostgreSQL missing: nothing to test here
         pytest.skip(f"PostgreSQL at {PG_HOST}:{PG_PORT} unavailable: {exc}")
     made = BlackholeProxy(PG_HOST, PG_PORT)
     yield made
     made.close()
+    asyncio.run(_reset_database(create=False))  # after the runtime's actors are gone
 
 
 @pytest.fixture(scope="module")
