@@ -108,6 +108,12 @@ class StorageConfig(BaseModel):
     batch_max_delay_ms: float = Field(default=5.0, ge=0)
     queue_max_ops: int = Field(default=10_000, ge=1)
     create_schema: bool = True
+    # Timeouts (issue 8, helper D); 0 turns one off. A statement the database does not finish
+    # in time, a connection not free in time, a storage-actor call not answered in time: each
+    # ends as StorageUnavailable (503 on REST), never as an endless wait.
+    statement_timeout_s: float = Field(default=5.0, ge=0)
+    pool_timeout_s: float = Field(default=3.0, ge=0)
+    call_timeout_s: float = Field(default=8.0, ge=0)
 
 
 class SessionConfig(BaseModel):
@@ -135,6 +141,11 @@ class SessionConfig(BaseModel):
     @classmethod
     def _provider_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
         return check_provider_names(providers)
+
+    # Timeouts (issue 8, helper D); 0 turns one off. Host calls get `host_call_timeout_s` (a
+    # pull: its long-poll plus that); a host's own calls to storage get `storage_call_timeout_s`.
+    host_call_timeout_s: float = Field(default=30.0, ge=0)
+    storage_call_timeout_s: float = Field(default=8.0, ge=0)
 
 
 class RuntimeConfig(BaseModel):
@@ -168,3 +179,7 @@ class RuntimeConfig(BaseModel):
     @classmethod
     def _profile_names(cls, placements: dict[str, PlacementProfile]) -> dict[str, PlacementProfile]:
         return check_profile_names(placements)
+
+    # Edges (issue 8, helper D): graph size bounds checked when a flow is saved; 0 = no bound.
+    flow_max_nodes: int = Field(default=1_000, ge=0)
+    flow_max_edges: int = Field(default=5_000, ge=0)

@@ -18,6 +18,12 @@ from actors.retrieval import DEFAULT_K, BM25Retriever, documents_problem, join_d
 
 NODE_TYPES = ("Input", "Variable", "ChatPrompt", "Memory", "Retriever", "ChatModel", "Output")
 HISTORY_KEY = "history"
+# Graph size bounds (API.md §6a): what one flow may hold by default (`RAYCHAT_FLOW_MAX_NODES`,
+# `RAYCHAT_FLOW_MAX_EDGES`; 0 = no bound). The body limit (1 MiB) and the JSON depth bound at the
+# REST edge bound the rest.
+MAX_GRAPH_NODES = 1_000
+MAX_GRAPH_EDGES = 5_000
+NODE_ID_SHOWN = 128  # characters of a node id quoted back in an error
 CONTEXT_KEY = "context"
 
 
@@ -44,6 +50,17 @@ class CompiledFlow:
         return values
 
 
+@dataclass(frozen=True)
+class GraphLimits:
+    """How many nodes and edges a graph may have (0 = no bound)."""
+
+    max_nodes: int = MAX_GRAPH_NODES
+    max_edges: int = MAX_GRAPH_EDGES
+
+
+DEFAULT_GRAPH_LIMITS = GraphLimits()
+
+
 @dataclass
 class _Graph:
     nodes: dict[str, dict[str, Any]]
@@ -57,36 +74,52 @@ class _Graph:
 
 
 def _fail(node_id: str | None, reason: str) -> FlowInvalid:
+    node_id = node_id[:NODE_ID_SHOWN] if node_id else node_id  # a user's id may be huge
     where = f"node {node_id}: " if node_id else ""
     return FlowInvalid(f"{where}{reason}", node_id=node_id)
 
 
-def _parse(graph: Any) -> _Graph:
+def _parse(graph: Any, limits: GraphLimits) -> _Graph:
+    """The graph's structure, checked without recursion and within the size bounds; anything
+    malformed (a non-object node or edge, a non-string id) is FlowInvalid, never a crash."""
     if not isinstance(graph, dict) or not isinstance(graph.get("nodes"), list):
         raise _fail(None, "graph must be an object with a 'nodes' list")
+    raw_edges = graph.get("edges") or []
+    if not isinstance(raw_edges, list):
+        raise _fail(None, "'edges' must be a list")
+    if limits.max_nodes and len(graph["nodes"]) > limits.max_nodes:
+        raise _fail(None, f"a graph has at most {limits.max_nodes} nodes")
+    if limits.max_edges and len(raw_edges) > limits.max_edges:
+        raise _fail(None, f"a graph has at most {limits.max_edges} edges")
     nodes: dict[str, dict[str, Any]] = {}
     for node in graph["nodes"]:
-        if not isinstance(node, dict) or not isinstance(node.get("id"), str):
-            raise _fail(None, "every node needs a string 'id'")
-        if node.get("type") not in NODE_TYPES:
-            raise _fail(node["id"], f"unknown node type {node.get('type')!r}")
-        if node["id"] in nodes:
-            raise _fail(node["id"], "duplicate node id")
-        if not isinstance(node.get("params") or {}, dict):
-            raise _fail(node["id"], "'params' must be an object")
-        nodes[node["id"]] = {
-            "id": node["id"],
-            "type": node["type"],
-            "params": node.get("params") or {},
-        }
-    edges = []
-    for edge in graph.get("edges") or []:
-        source, target = (edge or {}).get("source"), (edge or {}).get("target")
-        for end in (source, target):
-            if end not in nodes:
-                raise _fail(str(end), "edge points at a node that does not exist")
-        edges.append((str(source), str(target)))
-    return _Graph(nodes, edges)
+        parsed = _parse_node(node)
+        if parsed["id"] in nodes:
+            raise _fail(parsed["id"], "duplicate node id")
+        nodes[parsed["id"]] = parsed
+    return _Graph(nodes, [_parse_edge(edge, nodes) for edge in raw_edges])
+
+
+def _parse_node(node: Any) -> dict[str, Any]:
+    if not isinstance(node, dict) or not isinstance(node.get("id"), str):
+        raise _fail(None, "every node needs a string 'id'")
+    if node.get("type") not in NODE_TYPES:
+        raise _fail(node["id"], f"unknown node type {str(node.get('type'))[:64]!r}")
+    if not isinstance(node.get("params") or {}, dict):
+        raise _fail(node["id"], "'params' must be an object")
+    return {"id": node["id"], "type": node["type"], "params": node.get("params") or {}}
+
+
+def _parse_edge(edge: Any, nodes: dict[str, dict[str, Any]]) -> tuple[str, str]:
+    if not isinstance(edge, dict):
+        raise _fail(None, "every edge must be an object with 'source' and 'target'")
+    source, target = edge.get("source"), edge.get("target")
+    for end in (source, target):
+        if not isinstance(end, str) or end not in nodes:
+            raise _fail(
+                end if isinstance(end, str) else None, "edge points at a node that does not exist"
+            )
+    return str(source), str(target)
 
 
 def _check_acyclic(graph: _Graph) -> None:
@@ -214,11 +247,12 @@ def compile_flow(
     graph: Any,
     providers: Providers = NO_PROVIDERS,
     model_factory: ModelFactory | None = None,
+    limits: GraphLimits = DEFAULT_GRAPH_LIMITS,
 ) -> CompiledFlow:
-    """Validate `graph`, build its runnable ([retrieval] | prompt | model) on the operator's
-    `providers` (only `demo` without them); FlowInvalid names the bad node. CPU-bound (a
-    Retriever indexes its documents): callers on an event loop run it in a thread."""
-    parsed = _parse(graph)
+    """Validate `graph` (within `limits`), build its runnable ([retrieval] | prompt | model) on
+    the operator's `providers` (only `demo` without them); FlowInvalid names the bad node.
+    CPU-bound (a Retriever indexes its documents): callers on an event loop run it in a thread."""
+    parsed = _parse(graph, limits)
     _check_acyclic(parsed)
     input_node = _single(parsed, "Input")
     model_node = _single(parsed, "ChatModel")

@@ -1,9 +1,12 @@
 """Group commit: rows from many callers are written in one transaction per batch.
 
 A batch is flushed when `max_rows` rows are waiting or the oldest op has waited `max_delay_s`.
-Each caller's future resolves only after its batch committed; a failed batch fails every caller in
-it (they may retry with the same row keys: the write is idempotent). The queue is bounded: when it
-is full, `submit` waits (back-pressure) instead of dropping rows.
+Each caller's future resolves only after its batch committed. A batch that fails on its rows (one
+caller's bad text, say) is isolated: its ops are written again one by one, so only the bad op fails,
+with its own error, and every other caller's rows commit (row keys and event keys make the rewrite
+idempotent). A batch that fails because the database is unavailable fails every caller in it at once
+(they may retry with the same row keys). The queue is bounded: when it is full, `submit` waits
+(back-pressure) instead of dropping rows.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from actors.storage_errors import is_row_error
 from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.records import MessageRecord, SessionRecord
 
@@ -55,9 +59,15 @@ class GroupCommitter:
     """Collects WriteOps and flushes them in batches from one background task."""
 
     def __init__(
-        self, write: WriteBatch, max_rows: int, max_delay_s: float, max_queue: int
+        self,
+        write: WriteBatch,
+        max_rows: int,
+        max_delay_s: float,
+        max_queue: int,
+        isolate: Callable[[Exception], bool] = is_row_error,
     ) -> None:
         self._write = write
+        self._isolate = isolate
         self._max_rows = max_rows
         self._max_delay_s = max_delay_s
         self._queue: asyncio.Queue[WriteOp] = asyncio.Queue(maxsize=max_queue)
@@ -137,17 +147,39 @@ class GroupCommitter:
         messages, sessions, telemetry, audit = _batch_rows(batch)
         try:
             ids = await self._write(messages, sessions, telemetry, audit)
-        except Exception as exc:  # every caller of the batch learns the failure
-            for op in batch:
-                if not op.done.done():
-                    op.done.set_exception(exc)
+        except Exception as exc:
+            if len(batch) > 1 and self._isolate(exc):
+                await self._write_one_by_one(batch)
+            else:  # the database is unavailable: every caller of the batch learns it
+                _fail(batch, exc)
             return
-        for op in batch:  # after COMMIT only: an acknowledged id is durable
-            if not op.done.done():
-                op.done.set_result([ids[m.row_key] for m in op.messages])
+        _acknowledge(batch, ids)  # after COMMIT only: an acknowledged id is durable
         rows = len(messages) + len(sessions) + len(telemetry) + len(audit)
         self.flushes.append(FlushStats(len(batch), rows, loop.time() - started))
         del self.flushes[:-100]
+
+    async def _write_one_by_one(self, batch: list[WriteOp]) -> None:
+        # One transaction per op: the bad op fails alone. Ops are independent (their own row
+        # keys), so this order commits exactly what the batch would have, minus the bad op.
+        for op in batch:
+            try:
+                ids = await self._write(op.messages, op.sessions, op.telemetry, op.audit)
+            except Exception as exc:
+                _fail([op], exc)
+            else:
+                _acknowledge([op], ids)
+
+
+def _fail(ops: list[WriteOp], exc: Exception) -> None:
+    for op in ops:
+        if not op.done.done():
+            op.done.set_exception(exc)
+
+
+def _acknowledge(ops: list[WriteOp], ids: dict[str, int]) -> None:
+    for op in ops:
+        if not op.done.done():
+            op.done.set_result([ids[m.row_key] for m in op.messages])
 
 
 def _batch_rows(

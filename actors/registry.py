@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 STORAGE_NAME = "raychat-storage"
 HOST_PREFIX = "raychat-session-host"
 DEDICATED_PREFIX = "raychat-dedicated"
+# A call in flight when its host dies is retried on the restarted host this many times: enough
+# to ride out a restart, and a call that crashes its host cannot loop forever.
+HOST_TASK_RETRIES = 2
 # How many dedicated host handles one ingress replica keeps.
 DEDICATED_CACHE = 1024
 
@@ -43,7 +46,7 @@ class _RaySessionHost(SessionHost):
         redis_url: str | None = None,
     ) -> None:
         archiver = FrameArchiver(RedisFrameArchive(redis_url)) if redis_url else None
-        storage = RayStorageClient(storage_handle)
+        storage = RayStorageClient(storage_handle, config.storage_call_timeout_s)
         super().__init__(config, storage, _exit if dedicated else None, archiver)
 
 
@@ -86,8 +89,8 @@ def _host(
             lifetime="detached",
             max_restarts=-1,
             # Calls made while a host restarts wait for the new incarnation (sessions rebuild
-            # from storage there) instead of failing.
-            max_task_retries=-1,
+            # from storage there) instead of failing, a bounded number of times.
+            max_task_retries=HOST_TASK_RETRIES,
             max_concurrency=config.host_max_concurrency,
             **resources,
         )
@@ -188,7 +191,7 @@ class Runtime:
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
         self.storage_handle = storage_actor(config.storage, config.namespace)
-        self.storage = RayStorageClient(self.storage_handle)
+        self.storage = RayStorageClient(self.storage_handle, config.storage.call_timeout_s)
         self.archive = RedisFrameArchive(config.redis_url) if config.redis_url else None
         self._hosts: dict[int, Any] = {}
         # Dedicated hosts this replica has seen start (LRU by actor name).
@@ -199,7 +202,12 @@ class Runtime:
         created off the event loop, checked to have started, then cached). Raises FlowInvalid
         (unknown profile), RateLimited (profile full), ChatServiceError (did not start)."""
         if key.dedicated is None:
-            return self._shared_host(host_index(key, self.config.sessions.hosts))
+            index = host_index(key, self.config.sessions.hosts)
+            cached = self._hosts.get(index)
+            if cached is not None:
+                return cached
+            # The first lookup is a synchronous `ray.get_actor` (get_if_exists): off the loop.
+            return await asyncio.to_thread(self._shared_host, index)
         name = dedicated_name(key)
         handle = self._dedicated.get(name)
         if handle is None:
@@ -233,28 +241,36 @@ class Runtime:
         while len(self._dedicated) > DEDICATED_CACHE:
             self._dedicated.popitem(last=False)
 
+    def _timeout(self, extra_s: float = 0.0) -> float | None:
+        """The deadline of a host call (`host_call_timeout_s`, plus a long-poll's own wait)."""
+        budget = self.config.sessions.host_call_timeout_s
+        return budget + extra_s if budget else None
+
     async def _call(self, key: SessionKey, method: str, *args: Any) -> Any:
         """Call `method` on the chat's host, creating a dedicated one if needed. A cached
         dedicated actor that has exited meanwhile (its session was passivated) is replaced once."""
         cached = key.dedicated is not None and dedicated_name(key) in self._dedicated
         host = await self.host_for(key)
         try:
-            return await call_actor(getattr(host, method).remote(*args))
+            return await call_actor(getattr(host, method).remote(*args), self._timeout())
         except ChatServiceError as exc:
             if not (cached and _actor_died(exc)):
                 raise
         self._dedicated.pop(dedicated_name(key), None)
         host = await self.host_for(key)
-        return await call_actor(getattr(host, method).remote(*args))
+        return await call_actor(getattr(host, method).remote(*args), self._timeout())
 
-    async def _call_if_live(self, key: SessionKey, method: str, *args: Any, absent: Any) -> Any:
+    async def _call_if_live(
+        self, key: SessionKey, method: str, *args: Any, absent: Any, wait_s: float = 0.0
+    ) -> Any:
         """Call `method` on the host that may hold `key`, never creating a dedicated actor:
-        `absent` when it does not exist or has exited."""
+        `absent` when it does not exist or has exited. `wait_s`: the call's own wait (a pull's
+        long-poll), added to its deadline."""
         host = await self._live_host(key)
         if host is None:
             return absent
         try:
-            return await call_actor(getattr(host, method).remote(*args))
+            return await call_actor(getattr(host, method).remote(*args), self._timeout(wait_s))
         except ChatServiceError as exc:
             if key.dedicated is None or not _actor_died(exc):
                 raise
@@ -288,7 +304,7 @@ class Runtime:
                 )
             except ValueError:
                 return 0
-        return int(await call_actor(handle.live_sessions.remote()))
+        return int(await call_actor(handle.live_sessions.remote(), self._timeout()))
 
     async def _live_host(self, key: SessionKey) -> Any | None:
         """The host that may hold `key`, without creating a dedicated host just to find it
@@ -354,7 +370,7 @@ class Runtime:
         """Long-poll the chat's frames after `after_seq`; Forbidden unless `user_id` owns it."""
         batch = FrameBatch([], live=False)
         return await self._call_if_live(  # type: ignore[no-any-return]
-            key, "pull", key, user_id, after_seq, timeout_s, absent=batch
+            key, "pull", key, user_id, after_seq, timeout_s, absent=batch, wait_s=timeout_s
         )
 
 

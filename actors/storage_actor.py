@@ -19,6 +19,7 @@ from actors.storage_errors import domain_errors
 from actors.storage_ops import StorageOperations
 from storage import SqlRepository, make_engine
 from storage.chat_records import AuditRecord, TelemetryRecord
+from storage.db import is_in_memory
 from storage.migrate import check_schema
 from storage.records import (
     FlowRecord,
@@ -28,6 +29,8 @@ from storage.records import (
     SessionRecord,
     UserRecord,
 )
+
+FLUSHER_CONNECTIONS = 2  # one flush at a time, plus one for the op-by-op rewrite's overlap
 
 
 class StorageActor(StorageOperations):
@@ -41,9 +44,22 @@ class StorageActor(StorageOperations):
 
     def __init__(self, config: StorageConfig) -> None:
         self._config = config
-        self._repo = SqlRepository(make_engine(config.database_url))
+        self._repo = SqlRepository(
+            make_engine(config.database_url, config.statement_timeout_s, config.pool_timeout_s)
+        )
+        # The flusher writes through a pool of its own: a read flood cannot delay commits.
+        self._writer = self._repo
+        if not is_in_memory(config.database_url):
+            self._writer = SqlRepository(
+                make_engine(
+                    config.database_url,
+                    config.statement_timeout_s,
+                    config.pool_timeout_s,
+                    pool_size=FLUSHER_CONNECTIONS,
+                )
+            )
         self._committer = GroupCommitter(
-            self._repo.bulk_write,
+            self._writer.bulk_write,
             max_rows=config.batch_max_rows,
             max_delay_s=config.batch_max_delay_ms / 1000.0,
             max_queue=config.queue_max_ops,
@@ -164,3 +180,5 @@ class StorageActor(StorageOperations):
         """Flush queued rows and close the pool. Durability never depends on this running."""
         await self._committer.stop()
         await self._repo.close()
+        if self._writer is not self._repo:
+            await self._writer.close()

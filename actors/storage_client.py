@@ -1,16 +1,22 @@
 """Typed async client of the storage actor: awaits its Ray handle, turns Ray failures into
-domain errors, and retries what is safe to repeat while the storage actor restarts."""
+domain errors, and retries what is safe to repeat while the storage actor restarts.
+
+Every call has a deadline (`call_timeout_s`, 0 = none): a storage actor that does not answer in
+time is StorageUnavailable (503 + Retry-After on REST), never an endless wait. Creates that are
+not safe to repeat (`create_flow`, `create_assistant`, `create_user`, `update_flow`) are not
+retried; if the storage actor dies under one, the caller gets StorageUnavailable saying that the
+write may have been applied."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import ray
 
-from actors.errors import ChatServiceError, RaychatError
+from actors.errors import ChatServiceError, RaychatError, StorageUnavailable
 from actors.group_commit import FlushStats
 from storage.chat_records import (
     AuditRecord,
@@ -37,13 +43,37 @@ from storage.records import (
 )
 
 SUBMIT_ATTEMPTS = 8
+DEFAULT_CALL_TIMEOUT_S = 8.0
+AMBIGUOUS_WRITE = (
+    "Storage restarted during this write; it may have been applied. Check before retrying"
+)
 
 
-async def call_actor(ref: Any) -> Any:
-    """Await an actor call; domain errors come back as themselves, Ray failures as
-    ChatServiceError (the actor restarts; the caller may retry)."""
+def host_timeout() -> RaychatError:
+    """The error of an actor call that did not answer in time (a session host)."""
+    return ChatServiceError("The chat service did not answer in time, retry")
+
+
+def storage_timeout() -> RaychatError:
+    """The error of a storage call that did not answer in time."""
+    return StorageUnavailable("Storage did not answer in time, retry", retry_after=2)
+
+
+async def call_actor(
+    ref: Any,
+    timeout_s: float | None = None,
+    on_timeout: Callable[[], RaychatError] = host_timeout,
+) -> Any:
+    """Await an actor call for at most `timeout_s` (None or 0: no deadline); domain errors come
+    back as themselves, Ray failures as ChatServiceError (the actor restarts; the caller may
+    retry), a missed deadline as `on_timeout()` (the remote call itself is not cancelled)."""
     try:
+        if timeout_s:
+            async with asyncio.timeout(timeout_s):
+                return await ref
         return await ref
+    except TimeoutError:
+        raise on_timeout() from None
     except ray.exceptions.RayTaskError as exc:
         if isinstance(exc.cause, RaychatError):
             raise exc.cause from None
@@ -55,8 +85,29 @@ async def call_actor(ref: Any) -> Any:
 class RayStorageClient:
     """`StoragePort` over the storage actor's handle (awaits Ray object refs)."""
 
-    def __init__(self, handle: Any) -> None:
+    def __init__(self, handle: Any, call_timeout_s: float = DEFAULT_CALL_TIMEOUT_S) -> None:
         self.handle = handle
+        self.call_timeout_s = call_timeout_s
+
+    async def _call(self, ref: Any) -> Any:
+        # A storage actor that is down or restarting is StorageUnavailable (503), not 13004.
+        try:
+            return await call_actor(ref, self.call_timeout_s, storage_timeout)
+        except ChatServiceError as exc:
+            if isinstance(exc.__cause__, ray.exceptions.RayActorError):
+                raise StorageUnavailable("Storage is restarting, retry", retry_after=2) from exc
+            raise
+
+    async def _once(self, method: str, *args: Any) -> Any:
+        """A call that is not safe to repeat: a storage restart under it is ambiguous."""
+        try:
+            return await call_actor(
+                getattr(self.handle, method).remote(*args), self.call_timeout_s, storage_timeout
+            )
+        except ChatServiceError as exc:
+            if isinstance(exc.__cause__, ray.exceptions.RayActorError):
+                raise StorageUnavailable(AMBIGUOUS_WRITE, retry_after=2) from exc
+            raise
 
     async def submit(
         self, messages: Sequence[MessageRecord], sessions: Sequence[SessionRecord] = ()
@@ -65,58 +116,64 @@ class RayStorageClient:
         # idempotent), so a row is acknowledged exactly once and never lost.
         for attempt in range(SUBMIT_ATTEMPTS):
             try:
-                return await self.handle.submit.remote(list(messages), list(sessions))  # type: ignore[no-any-return]
+                async with asyncio.timeout(self.call_timeout_s or None):
+                    return await self.handle.submit.remote(list(messages), list(sessions))  # type: ignore[no-any-return]
+            except TimeoutError:
+                raise storage_timeout() from None
             except ray.exceptions.RayTaskError as exc:
                 if isinstance(exc.cause, RaychatError):
                     raise exc.cause from None
                 raise ChatServiceError("storage error") from exc
             except ray.exceptions.RayActorError as exc:
                 if attempt == SUBMIT_ATTEMPTS - 1:
-                    raise ChatServiceError("storage unavailable") from exc
+                    raise StorageUnavailable("Storage is restarting, retry", retry_after=2) from exc
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
         raise AssertionError("unreachable")
 
     async def recent_context(self, chat_id: str, limit: int) -> list[MessageRow]:
-        return await call_actor(self.handle.recent_context.remote(chat_id, limit))  # type: ignore[no-any-return]
+        return await self._call(self.handle.recent_context.remote(chat_id, limit))  # type: ignore[no-any-return]
 
     async def get_flow(self, flow_id: str) -> FlowRecord | None:
-        return await call_actor(self.handle.get_flow.remote(flow_id))  # type: ignore[no-any-return]
+        return await self._call(self.handle.get_flow.remote(flow_id))  # type: ignore[no-any-return]
 
     async def get_assistant(self, assistant_id: str) -> AssistantRecord | None:
-        return await call_actor(self.handle.get_assistant.remote(assistant_id))  # type: ignore[no-any-return]
+        return await self._call(self.handle.get_assistant.remote(assistant_id))  # type: ignore[no-any-return]
 
     async def put_flow(self, flow: FlowRecord) -> None:
-        await call_actor(self.handle.put_flow.remote(flow))
+        await self._call(self.handle.put_flow.remote(flow))
 
     async def history(
         self, chat_id: str, flow_id: str, before_id: int | None, limit: int
     ) -> list[MessageRow]:
-        return await call_actor(self.handle.history.remote(chat_id, flow_id, before_id, limit))  # type: ignore[no-any-return]
+        return await self._call(self.handle.history.remote(chat_id, flow_id, before_id, limit))  # type: ignore[no-any-return]
 
     async def ensure_user(self, user_name: str, role: str, password_hash: str = "") -> UserRecord:
-        return await call_actor(self.handle.ensure_user.remote(user_name, role, password_hash))  # type: ignore[no-any-return]
+        return await self._call(self.handle.ensure_user.remote(user_name, role, password_hash))  # type: ignore[no-any-return]
 
     async def session_owner(self, chat_id: str) -> tuple[int | None, str] | None:
-        return await call_actor(self.handle.session_owner.remote(chat_id))  # type: ignore[no-any-return]
+        return await self._call(self.handle.session_owner.remote(chat_id))  # type: ignore[no-any-return]
 
     async def get_user(self, user_id: int) -> UserRecord | None:
-        return await call_actor(self.handle.get_user.remote(user_id))  # type: ignore[no-any-return]
+        return await self._call(self.handle.get_user.remote(user_id))  # type: ignore[no-any-return]
 
     async def ping(self) -> bool:
-        return await call_actor(self.handle.ping.remote())  # type: ignore[no-any-return]
+        return await self._call(self.handle.ping.remote())  # type: ignore[no-any-return]
 
     # Storage operations for the REST layer (issue 3). Reads and idempotent writes are retried
-    # while the storage actor restarts; creates are not (a retry would report a conflict).
+    # while the storage actor restarts; creates are not (a retry would report a conflict): a
+    # restart under one is StorageUnavailable with AMBIGUOUS_WRITE (see `_once`).
 
     async def _retrying(self, method: str, *args: Any) -> Any:
         for attempt in range(SUBMIT_ATTEMPTS):
             try:
-                return await call_actor(getattr(self.handle, method).remote(*args))
+                return await call_actor(
+                    getattr(self.handle, method).remote(*args), self.call_timeout_s, storage_timeout
+                )
             except ChatServiceError as exc:
                 if not isinstance(exc.__cause__, ray.exceptions.RayActorError):
                     raise
                 if attempt == SUBMIT_ATTEMPTS - 1:
-                    raise ChatServiceError("storage unavailable") from exc
+                    raise StorageUnavailable("Storage is restarting, retry", retry_after=2) from exc
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))
         raise AssertionError("unreachable")
 
@@ -195,11 +252,11 @@ class RayStorageClient:
         return await self._retrying("stats", f)  # type: ignore[no-any-return]
 
     async def create_flow(self, flow: FlowRecord) -> FlowRecord:
-        return await call_actor(self.handle.create_flow.remote(flow))  # type: ignore[no-any-return]
+        return await self._once("create_flow", flow)  # type: ignore[no-any-return]
 
     async def update_flow(self, flow_id: str, changes: FlowChanges) -> FlowRecord | None:
         # Not retried: a repeated PATCH with new data would add a second version.
-        return await call_actor(self.handle.update_flow.remote(flow_id, changes))  # type: ignore[no-any-return]
+        return await self._once("update_flow", flow_id, changes)  # type: ignore[no-any-return]
 
     async def delete_flow(self, flow_id: str) -> bool:
         return await self._retrying("delete_flow", flow_id)  # type: ignore[no-any-return]
@@ -213,7 +270,7 @@ class RayStorageClient:
         return await self._retrying("flow_versions", flow_id)  # type: ignore[no-any-return]
 
     async def create_assistant(self, assistant: AssistantRecord) -> AssistantRecord:
-        return await call_actor(self.handle.create_assistant.remote(assistant))  # type: ignore[no-any-return]
+        return await self._once("create_assistant", assistant)  # type: ignore[no-any-return]
 
     async def update_assistant(
         self, assistant_id: str, changes: AssistantChanges
@@ -236,7 +293,7 @@ class RayStorageClient:
     async def create_user(
         self, user_name: str, password_hash: str, role: str | None = None
     ) -> UserRecord | None:
-        return await call_actor(self.handle.create_user.remote(user_name, password_hash, role))  # type: ignore[no-any-return]
+        return await self._once("create_user", user_name, password_hash, role)  # type: ignore[no-any-return]
 
     async def server_secret(self, name: str) -> str:
         return await self._retrying("server_secret", name)  # type: ignore[no-any-return]
@@ -253,7 +310,7 @@ class RayStorageClient:
     # Scrape-time reads for `/metrics` (never retried: a scrape must answer quickly).
 
     async def queue_depth(self) -> int:
-        return await call_actor(self.handle.queue_depth.remote())  # type: ignore[no-any-return]
+        return await self._call(self.handle.queue_depth.remote())  # type: ignore[no-any-return]
 
     async def flush_stats(self) -> list[FlushStats]:
-        return await call_actor(self.handle.flush_stats.remote())  # type: ignore[no-any-return]
+        return await self._call(self.handle.flush_stats.remote())  # type: ignore[no-any-return]

@@ -21,6 +21,10 @@ from actors.framelog import FrameLog
 from actors.ports import StoragePort
 from storage.records import MessageRecord, SessionRecord
 
+# How long a stopped turn waits for its question row before giving up (storage calls have
+# their own deadline; this bounds the wait even if one were missing).
+QUESTION_SAVE_DEADLINE_S = 30.0
+
 
 @dataclass(frozen=True, slots=True)
 class AppInfo:
@@ -162,7 +166,9 @@ class FlowTurn:
     async def finish_stopped(self) -> None:
         """After cancellation: commit the partial answer as `break_answer`, emit `end/answer`."""
         if self._question is not None:
-            await self._question  # ids follow the order of events: question first
+            # ids follow the order of events: question first; a stuck save raises TimeoutError
+            async with asyncio.timeout(QUESTION_SAVE_DEADLINE_S):
+                await asyncio.shield(self._question)
         partial = "".join(self.parts)
         row = self._recorder.row(
             is_bot=True, message=partial, type_="end", category="answer", remark=BREAK_ANSWER

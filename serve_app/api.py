@@ -6,6 +6,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from actors.registry import Runtime
+from serve_app.body_limit import BodyLimit
 from serve_app.errors import install_error_handlers
 from serve_app.limits import Limits, build_limiter
 from serve_app.metrics import RequestMetrics
@@ -70,6 +71,7 @@ def build_api(runtime: Runtime, config: ApiConfig | None = None) -> FastAPI:
     app.state.passwords = PasswordHashing(config.password_hash_workers, config.password_hash_queue)
     install_error_handlers(app)
     app.add_middleware(RequestMetrics)
+    app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)  # outermost: first to see a body
     for module in ROUTERS:
         app.include_router(module.router)
     return app

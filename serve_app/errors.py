@@ -45,11 +45,18 @@ def envelope(data: Any = None, code: int = 200, message: str = "SUCCESS") -> dic
     return {"status_code": code, "status_message": message, "data": data}
 
 
+UNAVAILABLE_RETRY_AFTER_S = 2  # a 503 without its own hint: storage timeouts, restarts
+
+
 def error_response(exc: RaychatError) -> JSONResponse:
-    """A RaychatError as an HTTP response."""
-    headers = {"Retry-After": str(exc.data["retry_after"])} if "retry_after" in exc.data else None
+    """A RaychatError as an HTTP response; 429 and 503 carry `Retry-After`."""
+    status = http_status(exc.code)
+    retry_after = exc.data.get("retry_after")
+    if retry_after is None and status == 503:
+        retry_after = UNAVAILABLE_RETRY_AFTER_S
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     body = envelope(exc.data or None, exc.code, exc.message)
-    return JSONResponse(body, status_code=http_status(exc.code), headers=headers)
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def error_frame(exc: RaychatError, flow_id: str | None, chat_id: str | None) -> Frame:

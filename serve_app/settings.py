@@ -47,6 +47,8 @@ class ApiConfig(BaseModel):
     allowed_origins: tuple[str, ...] = ()
     password_hash_workers: int = Field(default=2, ge=1)
     password_hash_queue: int = Field(default=32, ge=0)
+    # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
+    max_body_bytes: int = Field(default=1 << 20, ge=0)
 
 
 class Settings(BaseSettings):
@@ -139,6 +141,14 @@ class Settings(BaseSettings):
     turn_timeout_s: float = Field(default=300.0, ge=0)
     frame_log_max_frames: int = Field(default=20_000, ge=0)
     frame_log_max_bytes: int = Field(default=8 << 20, ge=0)
+    # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
+    max_body_bytes: int = Field(default=1 << 20, ge=0)
+    storage_call_timeout_s: float = Field(default=8.0, ge=0)
+    host_call_timeout_s: float = Field(default=30.0, ge=0)
+    db_statement_timeout_s: float = Field(default=5.0, ge=0)
+    db_pool_timeout_s: float = Field(default=3.0, ge=0)
+    flow_max_nodes: int = Field(default=1_000, ge=0)
+    flow_max_edges: int = Field(default=5_000, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
@@ -180,6 +190,9 @@ class Settings(BaseSettings):
                 batch_max_rows=self.storage_batch_rows,
                 batch_max_delay_ms=self.storage_batch_delay_ms,
                 queue_max_ops=self.storage_queue_ops,
+                statement_timeout_s=self.db_statement_timeout_s,
+                pool_timeout_s=self.db_pool_timeout_s,
+                call_timeout_s=self.storage_call_timeout_s,
             ),
             sessions=SessionConfig(
                 hosts=self.session_hosts,
@@ -189,6 +202,8 @@ class Settings(BaseSettings):
                 turn_timeout_s=self.turn_timeout_s,
                 frame_log_max_frames=self.frame_log_max_frames,
                 frame_log_max_bytes=self.frame_log_max_bytes,
+                host_call_timeout_s=self.host_call_timeout_s,
+                storage_call_timeout_s=self.storage_call_timeout_s,
             ),
             jwt_secret=self.jwt_secret,
             redis_url=self.redis_url,
@@ -199,6 +214,8 @@ class Settings(BaseSettings):
             dedicated_start_timeout_s=self.dedicated_start_timeout_s,
             ws_max_chats=self.ws_max_chats,
             ws_frames_per_second=self.rate_frames_per_second,
+            flow_max_nodes=self.flow_max_nodes,
+            flow_max_edges=self.flow_max_edges,
         )
 
     def api_config(self) -> ApiConfig:
@@ -223,6 +240,7 @@ class Settings(BaseSettings):
             allowed_origins=self.allowed_origins,
             password_hash_workers=self.password_hash_workers,
             password_hash_queue=self.password_hash_queue,
+            max_body_bytes=self.max_body_bytes,
         )
 
 

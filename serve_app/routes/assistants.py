@@ -18,6 +18,7 @@ from serve_app.schemas.envelope import (
     PageOf,
     ok,
 )
+from serve_app.schemas.text import SafeStr
 from serve_app.services.assistants import (
     do_create_assistant,
     do_delete_assistant,
@@ -26,7 +27,7 @@ from serve_app.services.assistants import (
 )
 
 router = APIRouter(prefix="/api/v1/assistant", tags=["assistants"], responses=UNAUTHORIZED)
-AssistantId = Annotated[str, Path(min_length=1, max_length=64, description="uuid hex")]
+AssistantId = Annotated[SafeStr, Path(min_length=1, max_length=64, description="uuid hex")]
 
 
 @router.post("", responses={**INVALID, **FORBIDDEN})

@@ -19,15 +19,16 @@ from serve_app.schemas.envelope import (
     ok,
 )
 from serve_app.schemas.reports import AuditLogPublic, TelemetryPublic
+from serve_app.schemas.text import DB_INT_MAX, SafeStr
 from serve_app.services.chats import chat_history, chat_messages
 from serve_app.services.reports import audit_log, audit_sessions, telemetry_events
 from storage.chat_records import Feedback
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], responses=UNAUTHORIZED)
-Id64 = Annotated[str, Query(min_length=1, max_length=64)]
+Id64 = Annotated[SafeStr, Query(min_length=1, max_length=64)]
 DateQuery = Annotated[DayOrTime | None, Query()]
 EventType = Annotated[
-    str,
+    SafeStr,
     Query(
         min_length=1,
         max_length=64,
@@ -43,7 +44,9 @@ async def get_session_history(
     user: CurrentUser,
     chat_id: Id64,
     flow_id: Id64,
-    id: Annotated[int | None, Query(ge=1, description="cursor: rows with id < this")] = None,
+    id: Annotated[
+        int | None, Query(ge=1, le=DB_INT_MAX, description="cursor: rows with id < this")
+    ] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Envelope[list[MessagePublic]]:
     """As `/chat/chat/history`, for audit tooling: admins read any chat (soft-deleted ones
@@ -56,7 +59,7 @@ async def get_session_history(
 async def get_session_messages(
     runtime: RuntimeDep,
     user: CurrentUser,
-    conversation_id: Annotated[str, Path(alias="conversationId", min_length=1, max_length=64)],
+    conversation_id: Annotated[SafeStr, Path(alias="conversationId", min_length=1, max_length=64)],
 ) -> Envelope[list[MessagePublic]]:
     """The chat's newest 1000 messages, oldest first; 404 if it has none."""
     rows = await chat_messages(runtime, user, conversation_id)
@@ -67,8 +70,8 @@ async def get_session_messages(
 async def get_audit_sessions(
     runtime: RuntimeDep,
     admin: AdminUser,
-    user_id: Annotated[int | None, Query(ge=1)] = None,
-    flow_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=DB_INT_MAX)] = None,
+    flow_id: Annotated[SafeStr | None, Query(min_length=1, max_length=64)] = None,
     feedback: Annotated[Feedback | None, Query()] = None,
     start_date: DateQuery = None,
     end_date: DateQuery = None,
@@ -87,7 +90,7 @@ async def get_audit_sessions(
 async def get_audit_log(
     runtime: RuntimeDep,
     admin: AdminUser,
-    user_id: Annotated[int, Query(ge=1)],
+    user_id: Annotated[int, Query(ge=1, le=DB_INT_MAX)],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Envelope[list[AuditLogPublic]]:
     """*Admin.* A user's newest audit-log entries (changes made over REST)."""

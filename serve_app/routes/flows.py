@@ -10,10 +10,11 @@ from serve_app.access import access_flow_by_id
 from serve_app.deps import CurrentUser, RuntimeDep
 from serve_app.schemas.apps import FlowCreate, FlowPublic, FlowUpdate, FlowVersionPublic
 from serve_app.schemas.envelope import INVALID, OBJECT_ERRORS, UNAUTHORIZED, Envelope, PageOf, ok
+from serve_app.schemas.text import SafeStr
 from serve_app.services.flows import do_create_flow, do_delete_flow, do_update_flow, list_flows
 
 router = APIRouter(prefix="/api/v1/flows", tags=["flows"], responses=UNAUTHORIZED)
-FlowId = Annotated[str, Path(min_length=1, max_length=64, description="uuid hex")]
+FlowId = Annotated[SafeStr, Path(min_length=1, max_length=64, description="uuid hex")]
 
 
 @router.post("", responses=INVALID)

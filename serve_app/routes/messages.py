@@ -16,10 +16,11 @@ from serve_app.schemas.envelope import (
     Envelope,
     ok,
 )
+from serve_app.schemas.text import DB_INT_MAX
 from serve_app.services.messages import do_delete_message, do_insert_messages, do_update_message
 
 router = APIRouter(prefix="/api/v1/chat/chat", tags=["messages"], responses=UNAUTHORIZED)
-MessageId = Annotated[int, Path(ge=1)]
+MessageId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 
 
 @router.post("/message", responses={**OBJECT_ERRORS, **CONFLICT, **RATE_LIMITED})

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from serve_app.deps import CurrentUser, RuntimeDep
 from serve_app.schemas.apps import OnlineAppPublic
 from serve_app.schemas.envelope import INVALID, UNAUTHORIZED, Envelope, ok
+from serve_app.schemas.text import SafeStr
 
 router = APIRouter(prefix="/api/v1/chat", tags=["apps"], responses=UNAUTHORIZED)
 
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/api/v1/chat", tags=["apps"], responses=UNAUTHORIZED)
 async def get_online_apps(
     runtime: RuntimeDep,
     user: CurrentUser,
-    keyword: Annotated[str | None, Query(max_length=255, description="in the name")] = None,
+    keyword: Annotated[SafeStr | None, Query(max_length=255, description="in the name")] = None,
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
 ) -> Envelope[list[OnlineAppPublic]]:

@@ -17,6 +17,7 @@ from serve_app.schemas.chats import (
     SessionPublic,
 )
 from serve_app.schemas.envelope import INVALID, OBJECT_ERRORS, UNAUTHORIZED, Envelope, ok
+from serve_app.schemas.text import DB_INT_MAX, SafeStr
 from serve_app.services.chats import (
     chat_history,
     do_copy_chat,
@@ -26,9 +27,11 @@ from serve_app.services.chats import (
 )
 
 router = APIRouter(prefix="/api/v1/chat", tags=["sessions"], responses=UNAUTHORIZED)
-ChatIdQuery = Annotated[str, Query(min_length=1, max_length=64)]
-FlowIdQuery = Annotated[str, Query(min_length=1, max_length=64)]
-Cursor = Annotated[int | None, Query(ge=1, description="cursor: rows with id < this")]
+ChatIdQuery = Annotated[SafeStr, Query(min_length=1, max_length=64)]
+FlowIdQuery = Annotated[SafeStr, Query(min_length=1, max_length=64)]
+Cursor = Annotated[
+    int | None, Query(ge=1, le=DB_INT_MAX, description="cursor: rows with id < this")
+]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 FlowType = Annotated[int, Query(ge=1, le=99)]
 
@@ -91,7 +94,7 @@ async def copy_chat(
 async def delete_chat(
     runtime: RuntimeDep,
     user: CurrentUser,
-    chat_id: Annotated[str, Path(min_length=1, max_length=64)],
+    chat_id: Annotated[SafeStr, Path(min_length=1, max_length=64)],
 ) -> Envelope[None]:
     """Soft-delete the caller's chat: it leaves lists and history, its rows stay for audit,
     and its live session actor is stopped."""

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from serve_app.deps import CurrentUser, RuntimeDep
 from serve_app.schemas.envelope import INVALID, UNAUTHORIZED, DayOrTime, Envelope, ok
 from serve_app.schemas.reports import StatsPublic
+from serve_app.schemas.text import SafeStr
 from serve_app.services.reports import chat_stats
 
 router = APIRouter(prefix="/api/v1/chat", tags=["stats"], responses=UNAUTHORIZED)
@@ -19,7 +20,7 @@ DateQuery = Annotated[DayOrTime | None, Query()]
 async def get_stats(
     runtime: RuntimeDep,
     user: CurrentUser,
-    flow_id: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    flow_id: Annotated[SafeStr | None, Query(min_length=1, max_length=64)] = None,
     start_date: DateQuery = None,
     end_date: DateQuery = None,
 ) -> Envelope[StatsPublic]:

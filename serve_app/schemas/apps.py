@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve_app.schemas.envelope import IsoTime
+from serve_app.schemas.text import RequestBody
 from storage.records import AppSummary, AssistantRecord, FlowRecord
 
 NAME_MAX = 255
@@ -30,7 +31,7 @@ EXAMPLE_GRAPH: dict[str, Any] = {
 EXAMPLE_MODEL: dict[str, Any] = {"provider": "demo", "model": "echo"}
 
 
-class FlowCreate(BaseModel):
+class FlowCreate(RequestBody):
     """`POST /api/v1/flows`. The graph (FLOWS.md) must compile; `public` shares the flow."""
 
     model_config = ConfigDict(
@@ -47,7 +48,7 @@ class FlowCreate(BaseModel):
     public: bool = False
 
 
-class FlowUpdate(BaseModel):
+class FlowUpdate(RequestBody):
     """`PATCH /api/v1/flows/{flow_id}`: absent or null fields stay as they are; a new `data`
     becomes a new version; `status` 2 puts the flow online, 1 takes it offline."""
 
@@ -95,7 +96,7 @@ class FlowPublic(BaseModel):
         )
 
 
-class AssistantCreate(BaseModel):
+class AssistantCreate(RequestBody):
     """`POST /api/v1/assistant`. `model` takes ChatModel params (FLOWS.md); `tools` are
     `calculator`, `current_time`, `flow:<flow_id>` or `knowledge:<JSON list of texts>`."""
 
@@ -124,7 +125,7 @@ class AssistantCreate(BaseModel):
     public: bool = False
 
 
-class AssistantUpdate(BaseModel):
+class AssistantUpdate(RequestBody):
     """`PATCH /api/v1/assistant/{assistant_id}`: absent or null fields stay as they are."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"status": 2}]})

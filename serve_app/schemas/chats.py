@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve_app.schemas.envelope import IsoTime
+from serve_app.schemas.text import DB_INT_MAX, RequestBody
 from storage.chat_records import ChatListItem, SessionRow
 from storage.records import MessageRow
 
@@ -17,7 +18,7 @@ COMMENT_MAX = 4096
 CATEGORY_PATTERN = r"^[a-z_]{1,32}$"
 ChatId = str
 _CHAT_ID = Field(min_length=1, max_length=ID_MAX, examples=["7f2c0a6c2d7e4b0b9a3c5d1e8f9a0b1c"])
-_MESSAGE_ID = Field(ge=1, examples=[42])
+_MESSAGE_ID = Field(ge=1, le=DB_INT_MAX, examples=[42])
 
 
 class MessagePublic(BaseModel):
@@ -107,7 +108,7 @@ class ChatListItemPublic(BaseModel):
         )
 
 
-class MessageCreate(BaseModel):
+class MessageCreate(RequestBody):
     """`POST /chat/chat/message`: a question and/or an answer appended to a chat (created if
     missing) of an app the caller may use."""
 
@@ -131,7 +132,7 @@ class MessageCreate(BaseModel):
     answer_message: str | None = Field(default=None, max_length=MESSAGE_MAX)
 
 
-class MessageUpdate(BaseModel):
+class MessageUpdate(RequestBody):
     """`PUT /chat/chat/message/{message_id}`: new text and optionally a new category."""
 
     model_config = ConfigDict(
@@ -142,7 +143,7 @@ class MessageUpdate(BaseModel):
     category: str | None = Field(default=None, pattern=CATEGORY_PATTERN)
 
 
-class LikedCreate(BaseModel):
+class LikedCreate(RequestBody):
     """`POST /chat/liked`: 0 none, 1 like, 2 dislike."""
 
     model_config = ConfigDict(
@@ -153,7 +154,7 @@ class LikedCreate(BaseModel):
     liked: Literal[0, 1, 2]
 
 
-class CopiedCreate(BaseModel):
+class CopiedCreate(RequestBody):
     """`POST /chat/copied`."""
 
     model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [{"message_id": 42}]})
@@ -161,7 +162,7 @@ class CopiedCreate(BaseModel):
     message_id: int = _MESSAGE_ID
 
 
-class CommentCreate(BaseModel):
+class CommentCreate(RequestBody):
     """`POST /chat/comment`: at most 4096 characters."""
 
     model_config = ConfigDict(
@@ -173,7 +174,7 @@ class CommentCreate(BaseModel):
     comment: str = Field(max_length=COMMENT_MAX)
 
 
-class TelemetryCreate(BaseModel):
+class TelemetryCreate(RequestBody):
     """`POST /session/chat/message/telemetry`: records a `message_feedback` event."""
 
     model_config = ConfigDict(
@@ -185,7 +186,7 @@ class TelemetryCreate(BaseModel):
     operation_type: Literal["like", "dislike", "copy"]
 
 
-class RenameCreate(BaseModel):
+class RenameCreate(RequestBody):
     """`POST /chat/chat/conversation/rename`."""
 
     model_config = ConfigDict(
@@ -198,7 +199,7 @@ class RenameCreate(BaseModel):
     name: str = Field(max_length=NAME_MAX)
 
 
-class CopyCreate(BaseModel):
+class CopyCreate(RequestBody):
     """`POST /chat/chat/conversation/copy`."""
 
     model_config = ConfigDict(

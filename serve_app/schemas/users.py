@@ -6,6 +6,8 @@ import unicodedata
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from serve_app.schemas.text import RequestBody
+
 USER_NAME_MAX = 128
 PASSWORD_MAX = 256
 
@@ -21,7 +23,7 @@ def normalize_user_name(value: str) -> str:
     return name
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestBody):
     """`POST /api/v1/user/register` and `/login` body. The password's minimum length is a
     setting (`RAYCHAT_PASSWORD_MIN_LENGTH`), checked by the service."""
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from actors.config import RuntimeConfig
 from actors.errors import NotFound
-from actors.flows import compile_flow
+from actors.flows import GraphLimits, compile_flow
 from actors.models import check_chat_model
 from actors.placement import check_placement, stored_placement
 from actors.registry import Runtime
@@ -22,17 +22,22 @@ from storage.chat_records import Page
 from storage.records import FlowChanges, FlowRecord
 
 
-def _compile(data: dict[str, Any], config: RuntimeConfig) -> None:
+def _compile(data: dict[str, Any], config: RuntimeConfig, limits: GraphLimits) -> None:
     check_placement(data, config.placements)
     providers = config.sessions.providers
-    compile_flow(data, model_factory=partial(check_chat_model, providers=providers))
+    compile_flow(data, model_factory=partial(check_chat_model, providers=providers), limits=limits)
 
 
 async def check_flow_graph(runtime: Runtime, data: dict[str, Any]) -> None:
-    """Compile the graph on the operator's providers (FlowInvalid, 422, names the failing node
-    in `data.node_id`; an unknown provider or a `base_url` is refused) and check its placement
-    names an operator profile. Off the event loop: a Retriever indexes its documents."""
-    await asyncio.to_thread(_compile, data, runtime.config)
+    """Compile the graph on the operator's providers within the configured graph limits
+    (FlowInvalid, 422, names the failing node in `data.node_id`; an unknown provider or a
+    `base_url` is refused) and check its placement names an operator profile. Off the event
+    loop: a Retriever indexes its documents."""
+    await asyncio.to_thread(_compile, data, runtime.config, _limits(runtime))
+
+
+def _limits(runtime: Runtime) -> GraphLimits:
+    return GraphLimits(runtime.config.flow_max_nodes, runtime.config.flow_max_edges)
 
 
 async def do_create_flow(runtime: Runtime, user: Principal, body: FlowCreate) -> FlowRecord:

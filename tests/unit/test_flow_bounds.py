@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from actors.errors import FlowInvalid
-from actors.flows import compile_flow
+from actors.flows import MAX_GRAPH_NODES, compile_flow
 from actors.models import MAX_MODEL_TOKENS, params_problem, split_tokens
 from tests.conftest import demo_graph
 
@@ -62,12 +62,14 @@ def test_plain_template_still_compiles() -> None:
 
 
 def test_cycle_check_is_linear_and_still_finds_cycles() -> None:
-    # A 20k-node ring: the old recursive check hit RecursionError past ~1000 nodes.
+    # A ring as large as a graph may be (MAX_GRAPH_NODES): the old recursive check hit
+    # RecursionError past ~1000 nodes.
     graph = copy.deepcopy(demo_graph())
-    extra = [{"id": f"n{i}", "type": "Output", "params": {}} for i in range(20_000)]
+    ring = MAX_GRAPH_NODES - len(graph["nodes"])
+    extra = [{"id": f"n{i}", "type": "Output", "params": {}} for i in range(ring)]
     graph["nodes"].extend(extra)
-    graph["edges"].extend({"source": f"n{i}", "target": f"n{i + 1}"} for i in range(19_999))
-    graph["edges"].append({"source": "n19999", "target": "n0"})
+    graph["edges"].extend({"source": f"n{i}", "target": f"n{i + 1}"} for i in range(ring - 1))
+    graph["edges"].append({"source": f"n{ring - 1}", "target": "n0"})
     started = time.process_time()
     with pytest.raises(FlowInvalid, match="cycle"):
         compile_flow(graph)

@@ -114,3 +114,45 @@ async def test_ids_follow_each_callers_row_order(rows: int) -> None:
     committer = GroupCommitter(db.write, max_rows=100, max_delay_s=0.01, max_queue=100)
     ids = await committer.submit([rec(str(i)) for i in range(rows)])
     assert ids == [1000 + i for i in range(rows)]
+
+
+class PoisonDb(FakeDb):
+    """Fails any batch that holds the row key "bad" (like a row the database cannot store)."""
+
+    async def write(
+        self,
+        messages: Sequence[MessageRecord],
+        sessions: Sequence[SessionRecord],
+        telemetry: Sequence[TelemetryRecord] = (),
+        audit: Sequence[AuditRecord] = (),
+    ) -> dict[str, int]:
+        self.batches.append([m.row_key for m in messages])
+        if any(m.row_key == "bad" for m in messages):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
+        return {m.row_key: 1000 + int(m.row_key) for m in messages}
+
+
+async def test_a_poison_op_fails_alone_and_the_rest_of_its_batch_commits() -> None:
+    db = PoisonDb()
+    # max_rows=3: the three ops are one batch, deterministically.
+    committer = GroupCommitter(db.write, max_rows=3, max_delay_s=5, max_queue=10)
+    first, poison, last = await asyncio.gather(
+        committer.submit([rec("1")]),
+        committer.submit([rec("bad")]),
+        committer.submit([rec("3")]),
+        return_exceptions=True,
+    )
+    assert first == [1001] and last == [1003]
+    assert isinstance(poison, UnicodeEncodeError)
+    assert db.batches == [["1", "bad", "3"], ["1"], ["bad"], ["3"]]
+
+
+async def test_an_unavailable_database_fails_the_batch_at_once() -> None:
+    db = FakeDb()
+    db.fail_with = ConnectionRefusedError("database is down")
+    committer = GroupCommitter(db.write, max_rows=3, max_delay_s=5, max_queue=10)
+    results = await asyncio.gather(
+        *(committer.submit([rec(str(i))]) for i in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(r, ConnectionRefusedError) for r in results)
+    assert len(db.batches) == 1  # no op-by-op retry against a database that is down

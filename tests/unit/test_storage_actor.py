@@ -3,6 +3,8 @@ through group commit."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import uuid
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from sqlalchemy import text
 from actors.config import StorageConfig
 from actors.errors import InvalidInput, StorageUnavailable
 from actors.storage_actor import StorageActor
+from actors.storage_errors import BAD_VALUE_MESSAGE
 from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.db import make_engine
 from storage.migrate import head_revision
@@ -79,3 +82,28 @@ async def test_copy_session_returns_a_new_chat_id(storage: StorageActor) -> None
     assert new_id is not None and new_id != "src"
     assert [m.message for m in await storage.session_messages(new_id)] == ["q"]
     assert await storage.copy_session("missing", user_id=1) is None
+
+
+async def test_a_lone_surrogate_fails_only_its_own_submit(tmp_path: Path) -> None:
+    # Review §5: one user's bad text used to fail every write in the same group-commit batch.
+    # batch_max_rows=4 (a message and a session per op) puts both ops in one batch.
+    actor = StorageActor(
+        StorageConfig(
+            database_url=f"sqlite:///{tmp_path / 'chat.db'}",
+            batch_max_rows=4,
+            batch_max_delay_ms=5000,
+        )
+    )
+    await actor.ping()
+    victim, poison = _question("victim"), _question("bad")
+    poison = dataclasses.replace(poison, message="a\ud800")
+    ids, failure = await asyncio.gather(
+        actor.submit([victim], [SessionRecord("victim", "f", 1, "flow", user_id=1)]),
+        actor.submit([poison], [SessionRecord("bad", "f", 1, "flow", user_id=2)]),
+        return_exceptions=True,
+    )
+    assert isinstance(ids, list) and len(ids) == 1
+    assert isinstance(failure, InvalidInput)
+    assert failure.message == BAD_VALUE_MESSAGE and "surrogate" not in failure.message
+    assert [m.id for m in await actor.history("victim", "f", None, 10)] == ids
+    await actor.shutdown()

@@ -75,6 +75,9 @@ class FakeRuntime:
     async def live_sessions(self) -> dict[int, int]:
         return {0: 3, 1: 4}
 
+    async def actor_names(self) -> list[str]:
+        return ["raychat-storage"]
+
 
 @dataclass
 class Api:
