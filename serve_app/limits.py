@@ -43,7 +43,7 @@ class Limits:
     window_s: float = 60.0
     lease_s: float = 600.0
     logins_per_minute: int = 10
-    logins_per_address_per_minute: int = 10
+    logins_per_address_per_minute: int = 100
 
 
 class TurnLease(Protocol):
@@ -93,19 +93,26 @@ def login_limited(limit: int, wait_s: float, scope: str) -> RateLimited:
     )
 
 
-def login_checks(limits: Limits, address: str, user_name: str) -> list[tuple[str, str, int]]:
-    """(scope, key, limit) of each login window that is on: the address's, then the name's."""
-    checks = [
-        ("logins_per_address", f"addr:{address}", limits.logins_per_address_per_minute),
-        ("logins_per_user_name", f"name:{user_name}", limits.logins_per_minute),
-    ]
-    return [c for c in checks if c[2] > 0]
+ADDRESS_SCOPE = "logins_per_address"
+NAME_SCOPE = "logins_per_user_name"
+
+
+def address_key(address: str) -> str:
+    """The window of every attempt from one client address."""
+    return f"addr:{address}"
+
+
+def name_key(user_name: str) -> str:
+    """The window of the failed attempts on one user name."""
+    return f"name:{user_name}"
 
 
 class RateLimiter:
     """The interface. `check_ask` counts one ask or raises RateLimited; `acquire_turn` takes a
     turn slot or raises RateLimited; `turn_slot` holds one for a `with` block; `check_login`
-    counts one login or registration attempt or raises RateLimited."""
+    counts one login or registration attempt of a client address and raises RateLimited when
+    the address, or the user name's failures, are over their limits; `login_failed` counts one
+    failed attempt (wrong password, taken name) on a user name."""
 
     limits: Limits
 
@@ -113,6 +120,9 @@ class RateLimiter:
         raise NotImplementedError
 
     async def check_login(self, address: str, user_name: str) -> None:
+        raise NotImplementedError
+
+    async def login_failed(self, user_name: str) -> None:
         raise NotImplementedError
 
     async def acquire_turn(self, user_id: int) -> TurnLease:
@@ -161,12 +171,32 @@ class LocalLimiter(RateLimiter):
             cutoff = now - self.limits.window_s
             for key in [k for k, w in self._logins.items() if not w or w[-1] <= cutoff]:
                 del self._logins[key]
-        for scope, key, limit in login_checks(self.limits, address, user_name):
-            window = self._logins.setdefault(key, deque())
-            while window and window[0] <= now - self.limits.window_s:
-                window.popleft()
-            if len(window) >= limit:
-                raise login_limited(limit, window[0] + self.limits.window_s - now, scope)
+        limit = self.limits.logins_per_address_per_minute
+        if limit > 0:
+            self._login_window(address_key(address), limit, ADDRESS_SCOPE, now, count=True)
+        limit = self.limits.logins_per_minute
+        if limit > 0:
+            self._login_window(name_key(user_name), limit, NAME_SCOPE, now, count=False)
+
+    async def login_failed(self, user_name: str) -> None:
+        limit = self.limits.logins_per_minute
+        if limit > 0:
+            window = self._window(name_key(user_name), self._clock())
+            if len(window) < limit:
+                window.append(self._clock())
+
+    def _window(self, key: str, now: float) -> deque[float]:
+        window = self._logins.setdefault(key, deque())
+        while window and window[0] <= now - self.limits.window_s:
+            window.popleft()
+        return window
+
+    def _login_window(self, key: str, limit: int, scope: str, now: float, count: bool) -> None:
+        """Raise RateLimited when `key`'s window is full, else count this attempt if `count`."""
+        window = self._window(key, now)
+        if len(window) >= limit:
+            raise login_limited(limit, window[0] + self.limits.window_s - now, scope)
+        if count:
             window.append(now)
 
     async def acquire_turn(self, user_id: int) -> TurnLease:
@@ -221,6 +251,17 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(0, math.ceil(tonumber(oldest[2]) + window - now))
 """
 
+# The same window, only looked at: -1 when it has room, else the ms until its oldest entry leaves.
+_PEEK_SCRIPT = """
+local limit, window, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) < limit then
+  return -1
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+return math.max(0, math.ceil(tonumber(oldest[2]) + window - now))
+"""
+
 # Turn leases: one sorted-set member per running turn, scored by its expiry (ms). 1 admitted.
 _TURN_SCRIPT = """
 local limit, lease, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -256,6 +297,7 @@ class RedisLimiter(RateLimiter):
         self._down_until = 0.0
         self._ask = client.register_script(_ASK_SCRIPT)
         self._turn = client.register_script(_TURN_SCRIPT)
+        self._peek = client.register_script(_PEEK_SCRIPT)
 
     def key(self, kind: str, user_id: int) -> str:
         """The Redis key of one user's asks (`ask`) or turn leases (`turns`)."""
@@ -272,14 +314,30 @@ class RedisLimiter(RateLimiter):
             raise ask_limited(self.limits, int(wait_ms) / 1000)
 
     async def check_login(self, address: str, user_name: str) -> None:
-        for scope, key, limit in login_checks(self.limits, address, user_name):
+        windows = [
+            (self._ask, address_key(address), self.limits.logins_per_address_per_minute),
+            (self._peek, name_key(user_name), self.limits.logins_per_minute),
+        ]
+        for script, key, limit in windows:
+            if limit <= 0:
+                continue
             args = [limit, self.limits.window_s * 1000, self._now_ms(), uuid.uuid4().hex]
-            wait_ms = await self._run(self._ask, f"{self._prefix}:login:{key}", args)
+            wait_ms = await self._run(script, f"{self._prefix}:login:{key}", args)
             if wait_ms is None:
                 await self._fallback.check_login(address, user_name)
                 return
             if int(wait_ms) >= 0:
+                scope = ADDRESS_SCOPE if script is self._ask else NAME_SCOPE
                 raise login_limited(limit, int(wait_ms) / 1000, scope)
+
+    async def login_failed(self, user_name: str) -> None:
+        limit = self.limits.logins_per_minute
+        if limit <= 0:
+            return
+        args = [limit, self.limits.window_s * 1000, self._now_ms(), uuid.uuid4().hex]
+        key = f"{self._prefix}:login:{name_key(user_name)}"
+        if await self._run(self._ask, key, args) is None:
+            await self._fallback.login_failed(user_name)
 
     async def acquire_turn(self, user_id: int) -> TurnLease:
         if self.limits.concurrent_turns <= 0:

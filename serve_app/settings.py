@@ -24,6 +24,9 @@ from actors.config import (
 # HS256 keys shorter than the digest are brute-forceable offline; PyJWT's
 # `enforce_minimum_key_length` refuses them too.
 JWT_SECRET_MIN_BYTES = 32
+# Unset, the per-address login window is this many times the per-name one: one address may be
+# many people (behind Serve's HAProxy every client has the proxy's address), one name is one.
+ADDRESS_LOGINS_FACTOR = 10
 
 
 class ApiConfig(BaseModel):
@@ -42,7 +45,7 @@ class ApiConfig(BaseModel):
     # Dev: the database's first registrant becomes admin. Prod: admins only via `raychat user`.
     first_user_admin: bool = True
     logins_per_minute: int = Field(default=10, ge=0)
-    logins_per_address_per_minute: int = Field(default=10, ge=0)
+    logins_per_address_per_minute: int = Field(default=100, ge=0)
     trust_x_forwarded_for: bool = False
     allowed_origins: tuple[str, ...] = ()
     password_hash_workers: int = Field(default=2, ge=1)
@@ -105,10 +108,10 @@ class Settings(BaseSettings):
         return check_profile_names(placements)
 
     # Accounts, login throttling and socket origins (issue 8, accounts & secrets).
-    # Login and registration attempts per minute, per user name and per client address.
+    # Failed login and registration attempts per minute on one user name.
     rate_logins_per_minute: int = Field(default=10, ge=0)
-    # The per-address part alone (None: the same as rate_logins_per_minute). Behind a proxy
-    # that does not pass X-Forwarded-For every client has the proxy's address.
+    # Every attempt per minute from one client address (None: ADDRESS_LOGINS_FACTOR x the
+    # above). Behind a proxy that does not pass X-Forwarded-For every client has its address.
     rate_logins_per_address_per_minute: int | None = Field(default=None, ge=0)
     # Take the client address from the last X-Forwarded-For entry (only behind a proxy that
     # sets it: clients can send any value).
@@ -232,7 +235,7 @@ class Settings(BaseSettings):
             first_user_admin=not self.is_prod,
             logins_per_minute=self.rate_logins_per_minute,
             logins_per_address_per_minute=(
-                self.rate_logins_per_minute
+                ADDRESS_LOGINS_FACTOR * self.rate_logins_per_minute
                 if self.rate_logins_per_address_per_minute is None
                 else self.rate_logins_per_address_per_minute
             ),

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from actors.errors import Conflict, Unauthorized
 from serve_app.auth import COOKIE_NAME
 from serve_app.deps import ApiConfigDep, CurrentUser, LimiterDep, RuntimeDep
 from serve_app.passwords import PasswordHashing
@@ -55,11 +56,16 @@ async def register(
 ) -> Envelope[UserPublic]:
     """*Public.* Create an account (dev: the first account of a database becomes admin; prod:
     never). 403 when registration is disabled (`RAYCHAT_ALLOW_REGISTRATION`, off in prod), 409
-    for a taken name, 429 (`Retry-After`) over `RAYCHAT_RATE_LOGINS_PER_MINUTE` attempts per
-    client address or user name."""
+    for a taken name, 429 (`Retry-After`) over the attempts of one client address or the
+    failures on one user name per minute (`RAYCHAT_RATE_LOGINS_PER_MINUTE`)."""
     check_registration_open(config)
-    await limiter.check_login(client_address(request, config), body.user_name.casefold())
-    return ok(await do_register(runtime, config, body, passwords))
+    name = body.user_name.casefold()
+    await limiter.check_login(client_address(request, config), name)
+    try:
+        return ok(await do_register(runtime, config, body, passwords))
+    except Conflict:
+        await limiter.login_failed(name)
+        raise
 
 
 @router.post("/login", responses={**UNAUTHORIZED, **INVALID, **RATE_LIMITED})
@@ -73,10 +79,16 @@ async def login(
     response: Response,
 ) -> Envelope[LoginPublic]:
     """*Public.* Check the password; answer a token and set it as the `access_token_cookie`
-    cookie (HttpOnly, SameSite=Lax, Secure in prod). 429 (`Retry-After`) over
-    `RAYCHAT_RATE_LOGINS_PER_MINUTE` attempts per client address or user name."""
-    await limiter.check_login(client_address(request, config), body.user_name.casefold())
-    data = await do_login(runtime, config, body, passwords)
+    cookie (HttpOnly, SameSite=Lax, Secure in prod). 429 (`Retry-After`) over the attempts of
+    one client address or the failures on one user name per minute
+    (`RAYCHAT_RATE_LOGINS_PER_MINUTE`): a user's own successful logins never lock them out."""
+    name = body.user_name.casefold()
+    await limiter.check_login(client_address(request, config), name)
+    try:
+        data = await do_login(runtime, config, body, passwords)
+    except Unauthorized:
+        await limiter.login_failed(name)
+        raise
     response.set_cookie(
         COOKIE_NAME,
         data.access_token,

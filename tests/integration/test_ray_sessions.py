@@ -124,7 +124,7 @@ async def test_dropping_a_dedicated_chat_ends_its_actor(runtime: Runtime) -> Non
     assert dedicated_name(key) in named(runtime)
     await runtime.drop_if_live(key)  # what deleting the chat or its flow does
     assert await gone(runtime, dedicated_name(key)), "the dedicated actor outlived its chat"
-    assert (await runtime.pull(key, 0, 1)).live is False  # and pulling does not recreate it
+    assert (await runtime.pull(key, 1, 0, 1)).live is False  # and pulling does not recreate it
     assert dedicated_name(key) not in named(runtime)
     # The chat used again: a new dedicated actor. When it exits on its own (as after idle
     # passivation), this replica's cached handle is dead; the next call replaces it once.

@@ -115,10 +115,14 @@ async def test_logins_are_limited_across_limiter_instances(client: Redis, prefix
     one = limiter(client, prefix, clock, logins_per_minute=2, logins_per_address_per_minute=10)
     two = limiter(client, prefix, clock, logins_per_minute=2, logins_per_address_per_minute=10)
     await one.check_login("10.0.0.1", "ann")
+    await one.check_login("10.0.0.1", "ann")
+    await one.check_login("10.0.0.1", "ann")  # successes do not count per name
+    await one.login_failed("ann")
     clock.now += 30
     await two.check_login("10.0.0.2", "ann")
+    await two.login_failed("ann")
     with pytest.raises(RateLimited) as refused:
-        await one.check_login("10.0.0.3", "ann")  # a third replica-independent attempt
+        await one.check_login("10.0.0.3", "ann")  # two failures, one on each replica
     assert refused.value.data["scope"] == "logins_per_user_name"
     assert refused.value.data["retry_after"] == 30
     await two.check_login("10.0.0.3", "bob")

@@ -95,7 +95,7 @@ async def _turn_frames(runtime: Runtime, key: SessionKey, text_: str) -> list[Fr
         after = await runtime.start_turn(key, Ask(user_id=1, inputs={"input": text_})) - 1
         frames: list[Frame] = []
         while not frames or frames[-1]["type"] != "close":
-            batch = await runtime.pull(key, after, 2)
+            batch = await runtime.pull(key, 1, after, 2)
             frames += batch.frames
             after = frames[-1]["seq"] if frames else after
         return frames

@@ -64,7 +64,7 @@ def test_profile_defaults_for_accounts_and_cookies(monkeypatch: pytest.MonkeyPat
 
 def test_login_limits_and_origins(monkeypatch: pytest.MonkeyPatch) -> None:
     config = Settings().api_config()
-    assert config.logins_per_minute == config.logins_per_address_per_minute == 10
+    assert (config.logins_per_minute, config.logins_per_address_per_minute) == (10, 100)
     assert not config.trust_x_forwarded_for and config.allowed_origins == ()
     monkeypatch.setenv("RAYCHAT_RATE_LOGINS_PER_MINUTE", "0")
     monkeypatch.setenv("RAYCHAT_ALLOWED_ORIGINS", "https://a.example, https://b.example/")

@@ -98,13 +98,16 @@ async def test_zero_limits_are_off(clock: Clock) -> None:
 
 async def test_logins_are_limited_per_name_and_per_address(clock: Clock) -> None:
     limiter = LocalLimiter(Limits(logins_per_minute=2, logins_per_address_per_minute=3), clock)
-    await limiter.check_login("10.0.0.1", "ann")
-    await limiter.check_login("10.0.0.2", "ann")
+    for _ in range(5):  # attempts that do not fail never fill a name's window
+        await limiter.check_login(f"10.0.1.{_}", "ann")
+    await limiter.login_failed("ann")
+    await limiter.login_failed("ann")
     with pytest.raises(RateLimited) as by_name:
         await limiter.check_login("10.0.0.3", "ann")  # a new address, the same name
     assert by_name.value.data["scope"] == "logins_per_user_name"
     await limiter.check_login("10.0.0.1", "bob")
-    await limiter.check_login("10.0.0.1", "cid")  # third attempt from 10.0.0.1
+    await limiter.check_login("10.0.0.1", "cid")
+    await limiter.check_login("10.0.0.1", "eve")  # third attempt from 10.0.0.1
     with pytest.raises(RateLimited) as by_address:
         await limiter.check_login("10.0.0.1", "dan")
     assert by_address.value.data["scope"] == "logins_per_address"
