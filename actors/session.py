@@ -8,6 +8,7 @@ needs no locks. Everything it knows is rebuilt from storage on activation.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ from storage.records import SessionClaim, SessionRecord
 
 MAX_QUEUED_TURNS = 16
 SEEN_CLIENT_IDS = 1024
+
+log = logging.getLogger(__name__)
 
 
 class SessionState(StrEnum):
@@ -319,6 +322,8 @@ class SessionActor:
         except RaychatError as exc:
             emitter.emit("end", "error", message=error_message(exc.code, exc.message, exc.data))
         except Exception as exc:  # a model or chain failure: the client gets a code, not a trace
+            # The operator gets the trace (the client only the code and the exception's class).
+            log.exception("turn failed: flow %s chat %s", self.key.flow_id, self.key.chat_id)
             err = ModelExecutionError(error=type(exc).__name__)
             emitter.emit("end", "error", message=error_message(err.code, err.message, err.data))
         finally:
@@ -347,6 +352,7 @@ class SessionActor:
         try:
             await turn.finish_stopped()
         except Exception as exc:
+            log.exception("stopped turn not stored: chat %s", self.key.chat_id)
             err = ModelExecutionError(
                 "Stopped, but the partial answer was not stored", error=type(exc).__name__
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from actors.config import SessionConfig
@@ -126,11 +128,18 @@ async def test_deleted_flow_cannot_activate(storage: StorageActor) -> None:
     assert session.state is SessionState.INIT
 
 
-async def test_model_failure_ends_turn_with_error_frame(storage: StorageActor) -> None:
+async def test_model_failure_ends_turn_with_error_frame(
+    storage: StorageActor, caplog: pytest.LogCaptureFixture
+) -> None:
     script = [{"error": "model exploded"}, "recovered"]
     await storage.put_flow(flow_record(FLOW, demo_graph(model="script", script=script)))
     session = await active_session(storage)
-    frames = await run_turn(session, "boom")
+    with caplog.at_level(logging.ERROR, logger="actors.session"):
+        frames = await run_turn(session, "boom")
+    # The operator's log has the failure with its traceback; the client only the code.
+    failed = [r for r in caplog.records if r.getMessage().startswith("turn failed")]
+    assert failed and failed[0].exc_info is not None
+    assert "model exploded" in caplog.text
     assert (frames[-2]["type"], frames[-2]["category"]) == ("end", "error")
     assert frames[-2]["message"]["status_code"] == 13005
     assert "exploded" not in str(frames[-2])  # no exception text reaches the client
