@@ -32,15 +32,15 @@ DATABASE = "raychat_stuck_db_test"
 ANSWER_WITHIN_S = 10.0
 
 
-async def _reset_database(create: bool) -> None:
+async def _reset_database(create: bool, name: str = DATABASE) -> None:
     admin = create_async_engine(
         f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/postgres", isolation_level="AUTOCOMMIT"
     )
     try:
         async with asyncio.timeout(10), admin.connect() as conn:
-            await conn.execute(text(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+            await conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
             if create:
-                await conn.execute(text(f"CREATE DATABASE {DATABASE}"))
+                await conn.execute(text(f"CREATE DATABASE {name}"))
     finally:
         await admin.dispose()
 
