@@ -13,8 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +23,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.e2e.conftest import START_TIMEOUT_S, STOP_TIMEOUT_S, _read_lines, _value, free_port
+from tests.e2e.conftest import STOP_TIMEOUT_S, _value, free_port, start_demo_server
 from tests.integration.tcp_blackhole import BlackholeProxy
 from tests.integration.test_stuck_database import PG_HOST, PG_PORT, _reset_database
 
@@ -68,21 +66,12 @@ def stuck(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stuck]:
         "RAYCHAT_SESSION_HOSTS": "1",
         "RAYCHAT_RATE_FRAMES_PER_SECOND": "0",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
-        cwd=tmp_path_factory.mktemp("stuck-serve"),
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-    threading.Thread(target=_read_lines, args=(proc, lines, ready), daemon=True).start()
-    ready.wait(START_TIMEOUT_S)
     try:
-        if not any("raychat ready" in line for line in lines):
-            raise AssertionError("server did not start:\n" + "\n".join(lines[-60:]))
+        proc, lines = start_demo_server(port, tmp_path_factory.mktemp("stuck-serve"), env)
+    except BaseException:
+        proxy.close()
+        raise
+    try:
         yield Stuck(
             f"http://127.0.0.1:{port}",
             _value(lines, "demo token"),

@@ -78,6 +78,29 @@ def database_secret(workdir: Path) -> str:
     return asyncio.run(read())
 
 
+def start_demo_server(
+    port: int, workdir: Path, env: dict[str, str]
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """`raychat serve --demo` on `port`, started in `workdir` with `env`, once it printed that
+    it is ready: the process and its output lines so far (kept up to date by a thread)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    ready = threading.Event()
+    threading.Thread(target=_read_lines, args=(proc, lines, ready), daemon=True).start()
+    ready.wait(START_TIMEOUT_S)
+    if not any("raychat ready" in line for line in lines):
+        proc.kill()
+        raise AssertionError("server did not start:\n" + "\n".join(lines[-60:]))
+    return proc, lines
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     workdir = tmp_path_factory.mktemp("raychat-serve")
@@ -105,21 +128,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env.pop("RAYCHAT_JWT_SECRET", None)
     # Ray's token authentication as `raychat serve` leaves it: on for the cluster it starts.
     env.pop("RAY_AUTH_MODE", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
-        cwd=workdir,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    lines: list[str] = []
-    ready = threading.Event()
-    threading.Thread(target=_read_lines, args=(proc, lines, ready), daemon=True).start()
-    ready.wait(START_TIMEOUT_S)
-    if not any("raychat ready" in line for line in lines):
-        proc.kill()
-        raise AssertionError("server did not start:\n" + "\n".join(lines[-60:]))
+    proc, lines = start_demo_server(port, workdir, env)
     yield Server(
         base=f"http://127.0.0.1:{port}",
         ws_base=f"ws://127.0.0.1:{port}",
