@@ -97,14 +97,16 @@ async def test_compiling_a_big_flow_does_not_stall_the_event_loop(storage: Stora
     task = asyncio.create_task(ticker())
     await ticking.wait()
     first_tick = len(ticks)
+    load_started = loop.time()
     await loader.load("flow", flow.id)
     loaded_at = loop.time()  # a compile on the loop ends here with no tick since it began
     done = True
     await task
     during = [*ticks[first_tick - 1 :], loaded_at]
     longest_gap = max(b - a for a, b in itertools.pairwise(during))
-    # On the loop, one gap would be the whole compile; in a thread the loop keeps turning.
-    assert longest_gap < compile_s / 3, (longest_gap, compile_s)
+    # On the loop, one gap would be the whole compile (most of the load); in a thread the loop
+    # keeps turning. Relative to this load's own duration, so a busy machine slows both alike.
+    assert longest_gap < (loaded_at - load_started) / 2, (longest_gap, compile_s)
 
 
 def assistant_with_tool(flow_id: str, owner: int = OWNER) -> AssistantRecord:
