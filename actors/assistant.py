@@ -165,4 +165,5 @@ class AssistantTurn:
             extra=self._extra,
         )
         [message_id] = await self._recorder.save([row])
-        self._emit("end", "answer", message=partial, message_id=message_id, extra=self._extra)
+        # `message` is "" as in Bisheng: clients append it to the text they streamed.
+        self._emit("end", "answer", message="", message_id=message_id, extra=self._extra)

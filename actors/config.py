@@ -161,8 +161,10 @@ class RuntimeConfig(BaseModel):
     # in-process stand-ins.
     redis_url: str | None = None
     ws_max_frame_bytes: int = Field(default=1 << 20, ge=1024)
-    # A socket with no frame in either direction for this long is closed (1000, "idle").
-    ws_idle_timeout_s: float = Field(default=300.0, gt=0)
+    # A socket with no frame in either direction for this long is closed (1000, "idle");
+    # 0 = never (the default: Bisheng's frontends never reconnect, API.md §4.4; dead peers are
+    # found by the server's protocol pings instead, docs/sessions.md "Socket lifetime").
+    ws_idle_timeout_s: float = Field(default=0.0, ge=0)
     namespace: str = "raychat"
     # -- placements (operator-defined dedicated placement profiles) --
     placements: dict[str, PlacementProfile] = Field(default_factory=dict)

@@ -92,12 +92,13 @@ class TurnRecorder:
     async def save_question(
         self, text: str, inputs: dict[str, Any], client_msg_id: str | None
     ) -> int | None:
-        """Commit the question row (and the session row on the chat's first ask)."""
+        """Commit the question row (and the session row on the chat's first ask). Its `message`
+        is the JSON text of the ask's inputs, as Bisheng stores it (API.md §4.5)."""
         if not self._persist:
             return None
         row = self.row(
             is_bot=False,
-            message=text,
+            message=question_message(inputs),
             type_="human",
             category="question",
             extra=json.dumps({"inputs": inputs}),
@@ -174,7 +175,13 @@ class FlowTurn:
             is_bot=True, message=partial, type_="end", category="answer", remark=BREAK_ANSWER
         )
         [message_id] = await self._recorder.save([row])
-        self._emit("end", "answer", message=partial, message_id=message_id)
+        # `message` is "" as in Bisheng: clients append it to the text they streamed.
+        self._emit("end", "answer", message="", message_id=message_id)
+
+
+def question_message(inputs: dict[str, Any]) -> str:
+    """A question row's `message`: the JSON text of the ask's inputs without `id`."""
+    return json.dumps({k: v for k, v in inputs.items() if k != "id"}, ensure_ascii=False)
 
 
 def chunk_text(chunk: Any) -> str:

@@ -37,10 +37,18 @@ def _check(principal: Principal, owner_id: int | None, *, write: bool, public: b
         raise Forbidden()
 
 
-def _usable_flow(principal: Principal, flow_id: str, flow: FlowRecord | None) -> FlowRecord:
+def _offline_ok(principal: Principal, owner_id: int | None, preview: bool) -> bool:
+    """An offline app may be previewed (nothing stored) by its owner: Bisheng's editor test
+    chat (API.md §4.5)."""
+    return preview and owner_id == principal.user_id
+
+
+def _usable_flow(
+    principal: Principal, flow_id: str, flow: FlowRecord | None, preview: bool = False
+) -> FlowRecord:
     if flow is None:
         raise FlowDeleted(flow_id=flow_id)
-    if flow.status != FLOW_ONLINE:
+    if flow.status != FLOW_ONLINE and not _offline_ok(principal, flow.user_id, preview):
         raise FlowOffline(flow_id=flow_id)
     if not _may_read(principal, flow.user_id, flow.is_public):
         raise Forbidden("No permission to use this app")
@@ -48,30 +56,36 @@ def _usable_flow(principal: Principal, flow_id: str, flow: FlowRecord | None) ->
 
 
 def _usable_assistant(
-    principal: Principal, assistant_id: str, assistant: AssistantRecord | None
+    principal: Principal,
+    assistant_id: str,
+    assistant: AssistantRecord | None,
+    preview: bool = False,
 ) -> AssistantRecord:
     if assistant is None:
         raise AssistantDeleted(assistant_id=assistant_id)
-    if assistant.status != FLOW_ONLINE:
+    if assistant.status != FLOW_ONLINE and not _offline_ok(principal, assistant.user_id, preview):
         raise AssistantOffline(assistant_id=assistant_id)
     if not _may_read(principal, assistant.user_id, assistant.is_public):
         raise Forbidden("No permission to use this app")
     return assistant
 
 
-async def access_flow_for_chat(runtime: Runtime, principal: Principal, flow_id: str) -> FlowRecord:
-    """A flow the caller may chat with: it exists, is online and is theirs, public, or they are
-    an admin. Raises FlowDeleted / FlowOffline / Forbidden."""
-    return _usable_flow(principal, flow_id, await runtime.storage.get_flow(flow_id))
+async def access_flow_for_chat(
+    runtime: Runtime, principal: Principal, flow_id: str, *, preview: bool = False
+) -> FlowRecord:
+    """A flow the caller may chat with: it exists, is online (or offline, for a `preview` by
+    its owner) and is theirs, public, or they are an admin. Raises FlowDeleted / FlowOffline /
+    Forbidden."""
+    return _usable_flow(principal, flow_id, await runtime.storage.get_flow(flow_id), preview)
 
 
 async def access_assistant_for_chat(
-    runtime: Runtime, principal: Principal, assistant_id: str
+    runtime: Runtime, principal: Principal, assistant_id: str, *, preview: bool = False
 ) -> AssistantRecord:
-    """An assistant the caller may chat with: it exists, is online and is theirs, public, or
-    they are an admin. Raises AssistantDeleted / AssistantOffline / Forbidden."""
+    """An assistant the caller may chat with, with the same rules as `access_flow_for_chat`.
+    Raises AssistantDeleted / AssistantOffline / Forbidden."""
     return _usable_assistant(
-        principal, assistant_id, await runtime.storage.get_assistant(assistant_id)
+        principal, assistant_id, await runtime.storage.get_assistant(assistant_id), preview
     )
 
 

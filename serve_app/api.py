@@ -14,6 +14,8 @@ from serve_app.passwords import PasswordHashing
 from serve_app.routes import (
     assistants,
     audit,
+    bisheng,
+    build,
     feedback,
     flows,
     health,
@@ -46,6 +48,8 @@ ROUTERS = (
     messages,
     feedback,
     audit,
+    bisheng,
+    build,
     stats,
     ws,
     pages,

@@ -24,7 +24,7 @@ from actors.events import Frame, make_frame
 from actors.placement import ProfileName, placement_of
 from actors.registry import Runtime
 from actors.session import Ask, SessionKey
-from serve_app.access import access_assistant_for_chat, access_flow_for_chat
+from serve_app.access import FLOW_ONLINE, access_assistant_for_chat, access_flow_for_chat
 from serve_app.auth import Principal
 from serve_app.errors import error_frame
 from serve_app.frame_rate import FrameRate
@@ -50,15 +50,19 @@ class AppRef:
     id: str
     kind: AppKind
     dedicated: ProfileName | None = None
+    online: bool = True
 
 
-async def access_app(runtime: Runtime, user: Principal, kind: AppKind, app_id: str) -> AppRef:
-    """Load and authorize the app of a socket (or of a switch frame)."""
+async def access_app(
+    runtime: Runtime, user: Principal, kind: AppKind, app_id: str, *, preview: bool = False
+) -> AppRef:
+    """Load and authorize the app of a socket (or of a switch frame). With `preview` (no chat
+    named yet) the owner may use an offline app; a later chat id re-checks (`_switch`)."""
     if kind == "assistant":
-        assistant = await access_assistant_for_chat(runtime, user, app_id)
-        return AppRef(assistant.id, "assistant")
-    flow = await access_flow_for_chat(runtime, user, app_id)
-    return AppRef(flow.id, "flow", placement_of(flow.data))
+        assistant = await access_assistant_for_chat(runtime, user, app_id, preview=preview)
+        return AppRef(assistant.id, "assistant", online=assistant.status == FLOW_ONLINE)
+    flow = await access_flow_for_chat(runtime, user, app_id, preview=preview)
+    return AppRef(flow.id, "flow", placement_of(flow.data), online=flow.status == FLOW_ONLINE)
 
 
 class ChatSocket:
@@ -110,8 +114,11 @@ class ChatSocket:
 
     async def _receive_or_idle(self) -> MutableMapping[str, Any] | None:
         """The next client message; None after closing a socket idle (no frame either way)
-        for `ws_idle_timeout_s`. Protocol-level pings are answered by the server itself."""
+        for `ws_idle_timeout_s` (0: never, the default). Protocol-level pings are sent and
+        answered by the server itself (uvicorn) and never reach this loop."""
         idle_s = self._runtime.config.ws_idle_timeout_s
+        if idle_s <= 0:
+            return await self._ws.receive()
         loop = asyncio.get_running_loop()
         while True:
             wait_s = self._last_activity + idle_s - loop.time()
@@ -152,14 +159,25 @@ class ChatSocket:
             await self._runtime.clear_context(self._key(), self._user.user_id)
         elif frame.is_ask:
             await self._ask(frame)
+        elif frame.is_select and self._app.kind == "assistant":
+            # Bisheng's select-chat frame: answered as Bisheng's assistant socket does (its
+            # clients wait for this `close` before they send a question).
+            await self._send(
+                [self._frame("begin", "processing"), self._frame("close", "processing")]
+            )
 
     async def _switch(self, frame: ClientFrame) -> bool:
-        """Re-target the socket; True when the chat changed."""
+        """Re-target the socket; True when the chat changed. A chat id on an app that is only
+        usable as a preview (offline, the caller's own) is refused as at the handshake."""
         before = self._key()
+        chat_id = frame.chat_id or self._chat_id
         if frame.flow_id and frame.flow_id != self._app.id:
-            self._app = await access_app(self._runtime, self._user, self._app.kind, frame.flow_id)
-        if frame.chat_id:
-            self._chat_id = frame.chat_id
+            self._app = await access_app(
+                self._runtime, self._user, self._app.kind, frame.flow_id, preview=chat_id is None
+            )
+        if chat_id is not None and not self._app.online:
+            self._app = await access_app(self._runtime, self._user, self._app.kind, self._app.id)
+        self._chat_id = chat_id
         return self._key() != before and self._chat_id is not None
 
     def _key(self) -> SessionKey:

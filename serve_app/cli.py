@@ -178,6 +178,15 @@ def haproxy_usable() -> bool:
     return True
 
 
+# HAProxy's idle limits for an upgraded WebSocket, set before Serve reads them (API.md §4.4).
+# Ray renders no `timeout tunnel` and no `timeout server`, so a quiet socket is bounded by
+# `timeout client` alone; uvicorn's protocol pings (every 20 s, 20 s to answer) cross HAProxy
+# both ways and keep a connected client's socket active long before that. Pinned here so a
+# quiet socket lasts past 30 minutes whatever Ray's default becomes (tests/unit/
+# test_socket_lifetime.py renders Ray's template with it). The operator's own value wins.
+HAPROXY_TIMEOUTS = {"RAY_SERVE_HAPROXY_TIMEOUT_CLIENT_S": "3600"}
+
+
 def _choose_proxy(settings: Settings) -> str:
     # Must run before Ray or Serve is imported: Serve reads these variables at import time and
     # the Ray processes started below inherit this environment. RAY_AUTH_MODE is left alone:
@@ -189,6 +198,8 @@ def _choose_proxy(settings: Settings) -> str:
         os.environ.setdefault("RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S", "1")
     if settings.haproxy and haproxy_usable():
         os.environ["RAY_SERVE_ENABLE_HA_PROXY"] = "1"
+        for name, value in HAPROXY_TIMEOUTS.items():
+            os.environ.setdefault(name, value)
         if settings.ray_address is None:
             _isolate_haproxy()
         return "haproxy"

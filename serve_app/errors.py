@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from actors.errors import RaychatError
 from actors.events import Frame, error_message, make_frame
+from serve_app.routes.aliases import BISHENG_STYLE_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -48,9 +49,24 @@ def envelope(data: Any = None, code: int = 200, message: str = "SUCCESS") -> dic
 UNAVAILABLE_RETRY_AFTER_S = 2  # a 503 without its own hint: storage timeouts, restarts
 
 
-def error_response(exc: RaychatError) -> JSONResponse:
+def bisheng_style(request: Request) -> bool:
+    """True for a route served at Bisheng's own path (API.md §4.5): its errors answer HTTP 200
+    with the business code in the envelope, as Bisheng does, so Bisheng's frontends (whose
+    interceptors read `status_code` only from a 2xx) show their own messages; 401 stays 401
+    (both frontends' login-expired handling keys on it). docs/api.md "Bisheng frontends"."""
+    route = request.scope.get("route")
+    return getattr(route, "path", None) in BISHENG_STYLE_ERRORS
+
+
+def _edge_status(request: Request, status: int) -> int:
+    return 200 if status != 401 and bisheng_style(request) else status
+
+
+def error_response(exc: RaychatError, request: Request | None = None) -> JSONResponse:
     """A RaychatError as an HTTP response; 429 and 503 carry `Retry-After`."""
     status = http_status(exc.code)
+    if request is not None:
+        status = _edge_status(request, status)
     retry_after = exc.data.get("retry_after")
     if retry_after is None and status == 503:
         retry_after = UNAVAILABLE_RETRY_AFTER_S
@@ -70,19 +86,19 @@ def error_frame(exc: RaychatError, flow_id: str | None, chat_id: str | None) -> 
     )
 
 
-async def _on_domain_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_domain_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RaychatError)
-    return error_response(exc)
+    return error_response(exc, request)
 
 
-async def _on_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
         {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
         for e in exc.errors()
     ]
     body = envelope({"errors": details}, 422, "Invalid input")
-    return JSONResponse(body, status_code=422)
+    return JSONResponse(body, status_code=_edge_status(request, 422))
 
 
 async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -92,9 +108,10 @@ async def _on_http_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
-    return JSONResponse(envelope(None, 500, "Internal server error"), status_code=500)
+    body = envelope(None, 500, "Internal server error")
+    return JSONResponse(body, status_code=_edge_status(request, 500))
 
 
 def install_error_handlers(app: FastAPI) -> None:

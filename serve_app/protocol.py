@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from actors.errors import InvalidInput
 
@@ -31,10 +31,22 @@ class ClientFrame(BaseModel):
     clear_history: bool = False
     last_seq: int | None = Field(default=None, ge=0, le=MAX_SEQ)
 
+    @field_validator("chat_id", mode="before")
+    @classmethod
+    def _empty_chat_is_none(cls, value: Any) -> Any:
+        """`chat_id: ""` means no chat (a preview), as Bisheng's editor test chat sends it."""
+        return None if value == "" else value
+
     @property
     def is_ask(self) -> bool:
-        """An ask carries non-empty inputs (beyond Bisheng's ignored `id`)."""
-        return self.action is None and bool({k for k in (self.inputs or {}) if k != "id"})
+        """An ask carries inputs beyond Bisheng's ignored `id` and `data`; a frame without
+        them (Bisheng's select-chat frame) only selects the chat (API.md §4.5)."""
+        return self.action is None and bool(set(self.inputs or {}) - IGNORED_INPUTS)
+
+    @property
+    def is_select(self) -> bool:
+        """A frame that names nothing to do: no action, no clear, no question."""
+        return self.action is None and not self.clear_history and not self.is_ask
 
 
 def parse_client_frame(text: str) -> ClientFrame:

@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     storage_batch_delay_ms: float = Field(default=5.0, ge=0)
     storage_queue_ops: int = Field(default=10_000, ge=1)
     ws_max_frame_bytes: int = Field(default=1 << 20, ge=1024)
-    ws_idle_timeout_s: float = Field(default=300.0, gt=0)
+    ws_idle_timeout_s: float = Field(default=0.0, ge=0)  # 0 = no idle close (API.md §4.4)
     # None: on in dev, off in prod (turn it on explicitly with RAYCHAT_ALLOW_REGISTRATION=true).
     allow_registration: bool | None = None
     password_min_length: int = Field(default=8, ge=1, le=128)

@@ -91,7 +91,8 @@ class Page(Generic[T]):
 @dataclass(frozen=True, slots=True)
 class SessionFilter:
     """Audit filters (`/audit/session`): owner, app, feedback counter > 0, creation range
-    `[start, end)`. Deleted sessions are included unless `include_deleted` is False."""
+    `[start, end)`. Deleted sessions are included unless `include_deleted` is False. Non-empty
+    `user_ids` / `flow_ids` (Bisheng's plural filters) keep sessions of any of them."""
 
     user_id: int | None = None
     flow_id: str | None = None
@@ -99,6 +100,8 @@ class SessionFilter:
     start: datetime | None = None
     end: datetime | None = None
     include_deleted: bool = True
+    user_ids: tuple[int, ...] = ()
+    flow_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

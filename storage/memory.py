@@ -305,6 +305,8 @@ class MemoryRepository(MemoryApps):
             s for s in self.sessions.values()
             if (f.user_id is None or s.user_id == f.user_id)
             and (f.flow_id is None or s.flow_id == f.flow_id)
+            and (not f.user_ids or s.user_id in f.user_ids)
+            and (not f.flow_ids or s.flow_id in f.flow_ids)
             and (f.feedback is None or getattr(s, f.feedback) > 0)
             and _in_range(s.create_time, f.start, f.end)
             and (f.include_deleted or not s.is_delete)

@@ -41,6 +41,10 @@ def _audit_conditions(f: SessionFilter) -> list[ColumnElement[bool]]:
         conditions.append(MessageSession.user_id == f.user_id)
     if f.flow_id is not None:
         conditions.append(MessageSession.flow_id == f.flow_id)
+    if f.user_ids:
+        conditions.append(MessageSession.user_id.in_(f.user_ids))
+    if f.flow_ids:
+        conditions.append(MessageSession.flow_id.in_(f.flow_ids))
     if f.feedback is not None:
         conditions.append(getattr(MessageSession, f.feedback) > 0)
     if f.start is not None:

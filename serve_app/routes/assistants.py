@@ -8,7 +8,12 @@ from fastapi import APIRouter, Path, Query
 
 from serve_app.access import access_assistant_by_id
 from serve_app.deps import CurrentUser, RuntimeDep
-from serve_app.schemas.apps import AssistantCreate, AssistantPublic, AssistantUpdate
+from serve_app.schemas.apps import (
+    AssistantCreate,
+    AssistantInfoPublic,
+    AssistantPublic,
+    AssistantUpdate,
+)
 from serve_app.schemas.envelope import (
     FORBIDDEN,
     INVALID,
@@ -20,6 +25,7 @@ from serve_app.schemas.envelope import (
 )
 from serve_app.schemas.text import SafeStr
 from serve_app.services.assistants import (
+    assistant_info,
     do_create_assistant,
     do_delete_assistant,
     do_update_assistant,
@@ -58,6 +64,15 @@ async def get_assistant(
 ) -> Envelope[AssistantPublic]:
     """One assistant."""
     return ok(AssistantPublic.of(await access_assistant_by_id(runtime, user, assistant_id)))
+
+
+@router.get("/info/{assistant_id}", responses=OBJECT_ERRORS)
+async def get_assistant_info(
+    runtime: RuntimeDep, user: CurrentUser, assistant_id: AssistantId
+) -> Envelope[AssistantInfoPublic]:
+    """Bisheng's assistant detail (API.md §4.5): the assistant with `tool_list`, `flow_list`
+    and `knowledge_list`, which Bisheng's frontends label tool cards from."""
+    return ok(await assistant_info(runtime, user, assistant_id))
 
 
 @router.patch("/{assistant_id}", responses=OBJECT_ERRORS)

@@ -6,20 +6,21 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
+from pydantic import Field
 
 from serve_app.deps import AdminUser, CurrentUser, RuntimeDep
-from serve_app.schemas.chats import MessagePublic, SessionPublic
+from serve_app.schemas.chats import MessagePublic, SessionMessagePublic, SessionPublic
 from serve_app.schemas.envelope import (
     INVALID,
     OBJECT_ERRORS,
     UNAUTHORIZED,
+    BishengPageOf,
     DayOrTime,
     Envelope,
-    PageOf,
     ok,
 )
 from serve_app.schemas.reports import AuditLogPublic, TelemetryPublic
-from serve_app.schemas.text import DB_INT_MAX, SafeStr
+from serve_app.schemas.text import DB_INT_MAX, OptionalCursor, SafeStr
 from serve_app.services.chats import chat_history, chat_messages
 from serve_app.services.reports import audit_log, audit_sessions, telemetry_events
 from storage.chat_records import Feedback
@@ -27,6 +28,8 @@ from storage.chat_records import Feedback
 router = APIRouter(prefix="/api/v1", tags=["audit"], responses=UNAUTHORIZED)
 Id64 = Annotated[SafeStr, Query(min_length=1, max_length=64)]
 DateQuery = Annotated[DayOrTime | None, Query()]
+UserIdItem = Annotated[int, Field(ge=1, le=DB_INT_MAX)]
+FlowIdItem = Annotated[SafeStr, Field(min_length=1, max_length=64)]
 EventType = Annotated[
     SafeStr,
     Query(
@@ -45,7 +48,7 @@ async def get_session_history(
     chat_id: Id64,
     flow_id: Id64,
     id: Annotated[
-        int | None, Query(ge=1, le=DB_INT_MAX, description="cursor: rows with id < this")
+        OptionalCursor, Query(description="cursor: rows with id < this; empty = the first page")
     ] = None,
     page_size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Envelope[list[MessagePublic]]:
@@ -60,10 +63,14 @@ async def get_session_messages(
     runtime: RuntimeDep,
     user: CurrentUser,
     conversation_id: Annotated[SafeStr, Path(alias="conversationId", min_length=1, max_length=64)],
-) -> Envelope[list[MessagePublic]]:
-    """The chat's newest 1000 messages, oldest first; 404 if it has none."""
+) -> Envelope[list[SessionMessagePublic]]:
+    """The chat's newest 1000 messages, oldest first; 404 if it has none. Each row also carries
+    the fields of Bisheng's `WorkstationMessage` (`messageId`, `text`, `isCreatedByUser`,
+    `sender`), which its admin log page reads."""
     rows = await chat_messages(runtime, user, conversation_id)
-    return ok([MessagePublic.of(r) for r in rows])
+    session = await runtime.storage.get_session(conversation_id)
+    app_name = session.flow_name if session is not None else None
+    return ok([SessionMessagePublic.of_row(r, app_name) for r in rows])
 
 
 @router.get("/audit/session", responses=OBJECT_ERRORS)
@@ -77,13 +84,27 @@ async def get_audit_sessions(
     end_date: DateQuery = None,
     page: Annotated[int, Query(ge=1, le=1000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> Envelope[PageOf[SessionPublic]]:
+    user_ids: Annotated[list[UserIdItem], Query(alias="user_ids[]", max_length=100)] = [],  # noqa: B006
+    flow_ids: Annotated[list[FlowIdItem], Query(alias="flow_ids[]", max_length=100)] = [],  # noqa: B006
+    page_size: Annotated[int | None, Query(ge=1, le=100, description="Bisheng's `limit`")] = None,
+) -> Envelope[BishengPageOf[SessionPublic]]:
     """*Admin.* Sessions (soft-deleted ones too) by owner, app, feedback counter > 0 and
-    creation date, newest first."""
+    creation date, newest first. Also takes Bisheng's platform parameters (`user_ids[]`,
+    `flow_ids[]`: any of them; `page_size`); the items are under `list` and under `data`."""
     found = await audit_sessions(
-        runtime, user_id, flow_id, feedback, start_date, end_date, page, limit
+        runtime,
+        user_id,
+        flow_id,
+        feedback,
+        start_date,
+        end_date,
+        page,
+        page_size or limit,
+        user_ids=tuple(user_ids),
+        flow_ids=tuple(flow_ids),
     )
-    return ok(PageOf(list=[SessionPublic.of(s) for s in found.items], total=found.total))
+    items = [SessionPublic.of(s) for s in found.items]
+    return ok(BishengPageOf(list=items, data=items, total=found.total))
 
 
 @router.get("/audit/log", responses={**OBJECT_ERRORS, **INVALID})

@@ -18,6 +18,7 @@ router = APIRouter(prefix="/api/v1", tags=["feedback"], responses=UNAUTHORIZED)
 
 
 @router.post("/chat/liked", responses=OBJECT_ERRORS)
+@router.post("/liked", responses=OBJECT_ERRORS)  # Bisheng's path (API.md §4.5)
 async def set_liked(runtime: RuntimeDep, user: CurrentUser, body: LikedCreate) -> Envelope[None]:
     """Like (1), dislike (2) or clear (0) a message of the caller's chat; the session's
     counters move as API.md §5 says."""

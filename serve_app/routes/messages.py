@@ -1,4 +1,4 @@
-"""Messages over REST (API.md §3): insert, edit, delete."""
+"""Messages over REST (API.md §3): insert, edit, delete; also at Bisheng's paths (§4.5)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,11 @@ from serve_app.schemas.envelope import (
 from serve_app.schemas.text import DB_INT_MAX
 from serve_app.services.messages import do_delete_message, do_insert_messages, do_update_message
 
-router = APIRouter(prefix="/api/v1/chat/chat", tags=["messages"], responses=UNAUTHORIZED)
+router = APIRouter(prefix="/api/v1/chat", tags=["messages"], responses=UNAUTHORIZED)
 MessageId = Annotated[int, Path(ge=1, le=DB_INT_MAX)]
 
 
+@router.post("/chat/message", responses={**OBJECT_ERRORS, **CONFLICT, **RATE_LIMITED})
 @router.post("/message", responses={**OBJECT_ERRORS, **CONFLICT, **RATE_LIMITED})
 async def insert_messages(
     runtime: RuntimeDep, user: CurrentUser, limiter: LimiterDep, body: MessageCreate
@@ -35,6 +36,7 @@ async def insert_messages(
     return ok([MessagePublic.of(r) for r in rows])
 
 
+@router.put("/chat/message/{message_id}", responses=OBJECT_ERRORS)
 @router.put("/message/{message_id}", responses=OBJECT_ERRORS)
 async def update_message(
     runtime: RuntimeDep, user: CurrentUser, message_id: MessageId, body: MessageUpdate
@@ -45,6 +47,7 @@ async def update_message(
     return ok(None)
 
 
+@router.delete("/chat/message/{message_id}", responses=OBJECT_ERRORS)
 @router.delete("/message/{message_id}", responses=OBJECT_ERRORS)
 async def delete_message(
     runtime: RuntimeDep, user: CurrentUser, message_id: MessageId

@@ -15,6 +15,7 @@ router = APIRouter(prefix="/api/v1/chat", tags=["apps"], responses=UNAUTHORIZED)
 
 
 @router.get("/chat/online", responses=INVALID)
+@router.get("/online", responses=INVALID)  # Bisheng's path (API.md §4.5)
 async def get_online_apps(
     runtime: RuntimeDep,
     user: CurrentUser,

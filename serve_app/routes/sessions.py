@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from serve_app.access import access_chat_by_id
 from serve_app.deps import CurrentUser, RuntimeDep
 from serve_app.schemas.chats import (
     ChatListItemPublic,
@@ -17,9 +16,10 @@ from serve_app.schemas.chats import (
     SessionPublic,
 )
 from serve_app.schemas.envelope import INVALID, OBJECT_ERRORS, UNAUTHORIZED, Envelope, ok
-from serve_app.schemas.text import DB_INT_MAX, SafeStr
+from serve_app.schemas.text import OptionalCursor, SafeStr
 from serve_app.services.chats import (
     chat_history,
+    chat_info,
     do_copy_chat,
     do_delete_chat,
     do_rename_chat,
@@ -30,13 +30,14 @@ router = APIRouter(prefix="/api/v1/chat", tags=["sessions"], responses=UNAUTHORI
 ChatIdQuery = Annotated[SafeStr, Query(min_length=1, max_length=64)]
 FlowIdQuery = Annotated[SafeStr, Query(min_length=1, max_length=64)]
 Cursor = Annotated[
-    int | None, Query(ge=1, le=DB_INT_MAX, description="cursor: rows with id < this")
+    OptionalCursor, Query(description="cursor: rows with id < this; empty = the first page")
 ]
 PageSize = Annotated[int, Query(ge=1, le=100)]
 FlowType = Annotated[int, Query(ge=1, le=99)]
 
 
 @router.get("/chat/list", responses=INVALID)
+@router.get("/list", responses=INVALID)
 async def get_chat_list(
     runtime: RuntimeDep,
     user: CurrentUser,
@@ -50,6 +51,7 @@ async def get_chat_list(
 
 
 @router.get("/chat/history", responses=OBJECT_ERRORS)
+@router.get("/history", responses=OBJECT_ERRORS)
 async def get_chat_history(
     runtime: RuntimeDep,
     user: CurrentUser,
@@ -65,16 +67,19 @@ async def get_chat_history(
 
 
 @router.get("/chat/info", responses=OBJECT_ERRORS)
+@router.get("/info", responses=OBJECT_ERRORS)
 async def get_chat_info(
     runtime: RuntimeDep, user: CurrentUser, chat_id: ChatIdQuery
 ) -> Envelope[SessionPublic | None]:
-    """The session row of the caller's chat, or null (missing or deleted); 403 for another
-    user's chat (admins may read any)."""
-    session = await access_chat_by_id(runtime, user, chat_id)
+    """The session row of the caller's chat, or null (missing or deleted by its user; a chat
+    whose app was deleted is still returned); 403 for another user's chat (admins may read
+    any)."""
+    session = await chat_info(runtime, user, chat_id)
     return ok(None if session is None else SessionPublic.of(session))
 
 
 @router.post("/chat/conversation/rename", responses=OBJECT_ERRORS)
+@router.post("/conversation/rename", responses=OBJECT_ERRORS)
 async def rename_chat(runtime: RuntimeDep, user: CurrentUser, body: RenameCreate) -> Envelope[None]:
     """Set the `name` of the caller's chat."""
     await do_rename_chat(runtime, user, body.conversation_id, body.name)
@@ -82,6 +87,7 @@ async def rename_chat(runtime: RuntimeDep, user: CurrentUser, body: RenameCreate
 
 
 @router.post("/chat/conversation/copy", responses=OBJECT_ERRORS)
+@router.post("/conversation/copy", responses=OBJECT_ERRORS)
 async def copy_chat(
     runtime: RuntimeDep, user: CurrentUser, body: CopyCreate
 ) -> Envelope[CopyPublic]:

@@ -27,10 +27,12 @@ POLICY_CODES = frozenset({401, 403, 404, 13001, 13002, 10420, 10421})
 
 
 @router.websocket("/api/v1/chat/chat/{flow_id}")
+@router.websocket("/api/v1/chat/{flow_id}")  # Bisheng's real path (API.md §4.5); `type` ignored
 async def flow_chat(
     ws: WebSocket, flow_id: str, chat_id: str | None = None, t: str | None = None
 ) -> None:
-    """Chat with a flow. `chat_id` selects the initial chat; `t` carries the token."""
+    """Chat with a flow. `chat_id` selects the initial chat (empty: a preview); `t` carries
+    the token."""
     await serve_socket(ws, "flow", flow_id, chat_id, t)
 
 
@@ -74,7 +76,7 @@ async def serve_socket(
         if source == "cookie":
             check_origin(ws, ws.app.state.api_config)
         user = await authenticate(runtime, token)
-        app = await access_app(runtime, user, kind, app_id)
+        app = await access_app(runtime, user, kind, app_id, preview=not chat_id)
     except RaychatError as exc:
         code = CLOSE_POLICY if exc.code in POLICY_CODES else CLOSE_INTERNAL
         await ws.close(code, exc.message[:120])

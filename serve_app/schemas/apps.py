@@ -65,7 +65,8 @@ class FlowUpdate(RequestBody):
 
 
 class FlowPublic(BaseModel):
-    """A flow: API.md §2's fields plus `public`."""
+    """A flow: API.md §2's fields plus `public` and `flow_type` 1 (Bisheng's frontends build
+    an app's socket URL from it, API.md §4.5)."""
 
     id: str
     name: str
@@ -78,6 +79,7 @@ class FlowPublic(BaseModel):
     create_time: IsoTime
     update_time: IsoTime
     public: bool
+    flow_type: Literal[1] = 1
 
     @classmethod
     def of(cls, flow: FlowRecord) -> FlowPublic:
@@ -142,7 +144,8 @@ class AssistantUpdate(RequestBody):
 
 
 class AssistantPublic(BaseModel):
-    """An assistant: API.md §2's fields plus `description`, `logo` and `public`."""
+    """An assistant: API.md §2's fields plus `description`, `logo`, `public` and `flow_type`
+    5 (API.md §4.5)."""
 
     id: str
     name: str
@@ -157,6 +160,7 @@ class AssistantPublic(BaseModel):
     description: str | None
     logo: str | None
     public: bool
+    flow_type: Literal[5] = 5
 
     @classmethod
     def of(cls, a: AssistantRecord) -> AssistantPublic:
@@ -175,6 +179,43 @@ class AssistantPublic(BaseModel):
             logo=a.logo,
             public=a.is_public,
         )
+
+
+class ToolItem(BaseModel):
+    """An entry of `tool_list`: Bisheng's frontends label a tool card by `tool_key`."""
+
+    id: int
+    name: str
+    tool_key: str
+    description: str
+
+
+class FlowItem(BaseModel):
+    """An entry of `flow_list` (a flow used as a tool); `status` 1 shows it as offline."""
+
+    id: str
+    name: str
+    description: str | None
+    logo: str | None
+    status: int
+    flow_type: Literal[1] = 1
+
+
+class KnowledgeItem(BaseModel):
+    """An entry of `knowledge_list`: raychat's knowledge tools are inline documents, named by
+    the tool's own name (`knowledge_<hash>`)."""
+
+    id: str
+    name: str
+
+
+class AssistantInfoPublic(AssistantPublic):
+    """`GET /api/v1/assistant/info/{id}` (Bisheng's path): the assistant with the lists
+    Bisheng's frontends label tool cards from."""
+
+    tool_list: list[ToolItem]
+    flow_list: list[FlowItem]
+    knowledge_list: list[KnowledgeItem]
 
 
 class OnlineAppPublic(BaseModel):

@@ -53,6 +53,40 @@ class MessagePublic(BaseModel):
         return cls.model_validate(row, from_attributes=True)
 
 
+class SessionMessagePublic(MessagePublic):
+    """`/session/chat/messages/{id}` item: the message row plus the fields Bisheng's admin
+    daily-chat log page reads (its `WorkstationMessage`: `messageId`, `text`,
+    `isCreatedByUser`, `sender`, ...)."""
+
+    # Bisheng's wire names (camelCase) from here on
+    messageId: str
+    conversationId: str
+    createdAt: IsoTime
+    updateAt: IsoTime
+    isCreatedByUser: bool
+    sender: str
+    text: str
+    parentMessageId: str | None = None
+    model: str | None = None
+    error: bool = False
+    unfinished: bool = False
+
+    @classmethod
+    def of_row(cls, row: MessageRow, app_name: str | None) -> SessionMessagePublic:
+        base = MessagePublic.of(row).model_dump()
+        sender = (app_name or row.flow_name) if row.is_bot else row.user_name
+        return cls(
+            **base,
+            messageId=str(row.id),
+            conversationId=row.chat_id,
+            createdAt=row.create_time,
+            updateAt=row.update_time,
+            isCreatedByUser=not row.is_bot,
+            sender=sender or "",
+            text=row.message,
+        )
+
+
 class SessionPublic(BaseModel):
     """A session row."""
 

@@ -68,6 +68,12 @@ class PageOf(BaseModel, Generic[T]):
     total: int = Field(ge=0)
 
 
+class BishengPageOf(PageOf[T], Generic[T]):
+    """A page with its items also under `data`, where Bisheng's platform reads them."""
+
+    data: builtins.list[T]
+
+
 def ok(data: T) -> Envelope[T]:
     """A success envelope."""
     return Envelope[T](data=data)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
 DB_INT_MAX = 2**63 - 1  # BIGINT: every id column on every backend
 MAX_JSON_DEPTH = 64  # objects/lists nested inside a request body
@@ -37,6 +37,16 @@ def _refuse_bad_text(value: str) -> str:
 
 
 SafeStr = Annotated[str, AfterValidator(_refuse_bad_text)]
+
+
+def _empty_is_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
+# A history cursor: `id=` (empty, as Bisheng's frontends send the first page) is no cursor.
+OptionalCursor = Annotated[
+    Annotated[int, Field(ge=1, le=DB_INT_MAX)] | None, BeforeValidator(_empty_is_none)
+]
 
 
 def _where(path: tuple[str | int, ...]) -> str:

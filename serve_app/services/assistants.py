@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -12,14 +13,22 @@ from langchain_core.tools import BaseTool, StructuredTool
 from actors.errors import FlowInvalid, Forbidden, InvalidInput, NotFound
 from actors.models import Providers, check_chat_model
 from actors.registry import Runtime
-from actors.tools import ToolInput, build_tools
+from actors.tools import ToolInput, build_tools, knowledge_name
 from serve_app.access import FLOW_OFFLINE, access_assistant_by_id, access_flow_by_id
 from serve_app.audit_log import audit_entry, record_audit
 from serve_app.auth import Principal
-from serve_app.schemas.apps import AssistantCreate, AssistantUpdate
+from serve_app.schemas.apps import (
+    AssistantCreate,
+    AssistantInfoPublic,
+    AssistantPublic,
+    AssistantUpdate,
+    FlowItem,
+    KnowledgeItem,
+    ToolItem,
+)
 from serve_app.services.app_sessions import do_retire_sessions, live_sessions_of_app
 from storage.chat_records import Page
-from storage.records import AssistantChanges, AssistantRecord
+from storage.records import AssistantChanges, AssistantRecord, FlowRecord
 
 MODEL_PREFIX = "node model: "
 
@@ -159,3 +168,59 @@ async def list_assistants(
     """Assistants the caller may see: their own and public ones; all of them for admins."""
     user_id = None if user.is_admin else user.user_id
     return await runtime.storage.list_assistants(user_id, page, limit)
+
+
+TOOL_DESCRIPTIONS = {
+    "calculator": "Evaluates an arithmetic expression.",
+    "current_time": "The current date and time in UTC.",
+}
+
+
+async def assistant_info(
+    runtime: Runtime, user: Principal, assistant_id: str
+) -> AssistantInfoPublic:
+    """The assistant (read access as `GET /assistant/{id}`) with Bisheng's `tool_list`,
+    `flow_list` and `knowledge_list` built from its tool specs. A tool flow the caller may not
+    read, or one that is gone, is left out (Bisheng's frontends then show "deleted")."""
+    assistant = await access_assistant_by_id(runtime, user, assistant_id)
+    tools: list[ToolItem] = []
+    flows: list[FlowItem] = []
+    knowledge: list[KnowledgeItem] = []
+    for index, spec in enumerate(assistant.tools, start=1):
+        kind, _, argument = str(spec).strip().partition(":")
+        if kind in TOOL_DESCRIPTIONS:
+            tools.append(
+                ToolItem(id=index, name=kind, tool_key=kind, description=TOOL_DESCRIPTIONS[kind])
+            )
+        elif kind == "flow":
+            flow = await _readable_flow(runtime, user, argument.strip())
+            if flow is not None:
+                flows.append(
+                    FlowItem(
+                        id=flow.id,
+                        name=flow.name,
+                        description=flow.description,
+                        logo=flow.logo,
+                        status=flow.status,
+                    )
+                )
+        elif kind == "knowledge":
+            name = _knowledge_tool_name(argument)
+            knowledge.append(KnowledgeItem(id=name, name=name))
+    base = AssistantPublic.of(assistant).model_dump()
+    return AssistantInfoPublic(**base, tool_list=tools, flow_list=flows, knowledge_list=knowledge)
+
+
+async def _readable_flow(runtime: Runtime, user: Principal, flow_id: str) -> FlowRecord | None:
+    try:
+        return await access_flow_by_id(runtime, user, flow_id)
+    except (NotFound, Forbidden):
+        return None
+
+
+def _knowledge_tool_name(argument: str) -> str:
+    try:
+        documents = json.loads(argument)
+    except ValueError:
+        return argument
+    return knowledge_name(documents) if isinstance(documents, list) else argument

@@ -25,6 +25,22 @@ async def access_live_chat(
     return session
 
 
+async def chat_info(runtime: Runtime, user: Principal, chat_id: str) -> SessionRow | None:
+    """The caller's chat row, or None (missing, or deleted by the user). A chat soft-deleted
+    because its app was deleted is still returned (with `is_delete` 1): Bisheng's client reads
+    `flow_name` from it to show "app deleted" (API.md §4.5)."""
+    session = await access_chat_by_id(runtime, user, chat_id, include_deleted=True)
+    if session is None or not session.is_delete:
+        return session
+    return session if not await _app_exists(runtime, session.flow_id) else None
+
+
+async def _app_exists(runtime: Runtime, app_id: str) -> bool:
+    if await runtime.storage.get_flow(app_id) is not None:
+        return True
+    return await runtime.storage.get_assistant(app_id) is not None
+
+
 async def list_chats(
     runtime: Runtime, user: Principal, flow_types: Sequence[int], page: int, limit: int
 ) -> list[ChatListItem]:

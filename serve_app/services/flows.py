@@ -100,3 +100,16 @@ async def do_delete_flow(runtime: Runtime, user: Principal, flow_id: str) -> Non
 async def list_flows(runtime: Runtime, user: Principal, page: int, limit: int) -> Page[FlowRecord]:
     """Flows the caller may see: their own and public ones; every flow for admins."""
     return await runtime.storage.list_flows(None if user.is_admin else user.user_id, page, limit)
+
+
+def build_input_keys(flow: FlowRecord) -> dict[str, Any]:
+    """What Bisheng's v2.3.0 `/build/stream` reports for a stored flow: one `input_keys` entry
+    per Input node, the flow's input key first (the frontends take the first key of the entry
+    as the key of every ask) and the node's `id` second. No graph is rebuilt."""
+    nodes = flow.data.get("nodes") or []
+    entries = [
+        {str((node.get("params") or {}).get("key", "input")): "", "id": node.get("id")}
+        for node in nodes
+        if isinstance(node, dict) and node.get("type") == "Input"
+    ]
+    return {"input_keys": entries, "memory_keys": [], "handle_keys": []}

@@ -55,11 +55,21 @@ async def audit_sessions(
     end_date: DateOrTime | None,
     page: int,
     limit: int,
+    user_ids: tuple[int, ...] = (),
+    flow_ids: tuple[str, ...] = (),
 ) -> Page[SessionRow]:
     """Sessions (soft-deleted ones included) by owner, app, feedback counter > 0 and creation
     date, newest first. Admins only (checked by the route)."""
     start, end = check_date_range(start_date, end_date)
-    f = SessionFilter(user_id=user_id, flow_id=flow_id, feedback=feedback, start=start, end=end)
+    f = SessionFilter(
+        user_id=user_id,
+        flow_id=flow_id,
+        feedback=feedback,
+        start=start,
+        end=end,
+        user_ids=user_ids,
+        flow_ids=flow_ids,
+    )
     return await runtime.storage.audit_sessions(f, page, limit)
 
 

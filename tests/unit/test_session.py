@@ -77,7 +77,7 @@ async def test_answer_id_is_the_committed_row(flow_storage: StorageActor) -> Non
     rows = await flow_storage.history("chat-1", FLOW, None, 10)
     assert [(r.category, r.message) for r in rows] == [
         ("answer", "echo(0): persist me"),
-        ("question", "persist me"),
+        ("question", '{"input": "persist me"}'),  # the inputs' JSON, as Bisheng (API.md §4.5)
     ]
     assert answer["message_id"] == rows[0].id
 
