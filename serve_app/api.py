@@ -19,6 +19,7 @@ from serve_app.routes import (
     health,
     messages,
     metrics,
+    monitor,
     online,
     pages,
     sessions,
@@ -48,6 +49,7 @@ ROUTERS = (
     audit,
     stats,
     ws,
+    monitor,
     pages,
 )
 
