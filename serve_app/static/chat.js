@@ -21,6 +21,7 @@ const state = {
   lastSeq: {},        // chat_id -> highest seq rendered
   turn: null,         // the answer being streamed: {bubble, text, tools}
   running: false,
+  fresh: false,       // a new chat nobody asked in yet
   opening: 0,         // counts openChat calls
   pending: [],        // frames waiting for the socket to (re)open
 };
@@ -116,7 +117,7 @@ async function deleteChat(chat) {
 }
 
 // ---------------------------------------------------------------- opening a chat
-async function openChat(chatId, flowId, flowType) {
+async function openChat(chatId, flowId, flowType, fresh = false) {
   closeSocket();
   setStatus("connecting…");
   $("#send").disabled = true;
@@ -125,6 +126,7 @@ async function openChat(chatId, flowId, flowType) {
   if (opening !== state.opening) return;
   state.app = app;
   state.chatId = chatId;
+  state.fresh = fresh;
   state.oldestId = null;
   state.turn = null;
   setRunning(false);
@@ -133,7 +135,7 @@ async function openChat(chatId, flowId, flowType) {
   $("#log").replaceChildren();
   document.querySelectorAll(".chat-item").forEach((i) => i.classList.toggle("active", i.dataset.chatId === chatId));
   document.body.classList.remove("drawer-open");
-  await loadHistory();
+  if (!fresh) await loadHistory();
   if (opening === state.opening) connect();
 }
 
@@ -141,7 +143,7 @@ function newChat() {
   const id = $("#app-picker").value;
   if (!id) { notify("No online app to chat with"); return; }
   const app = state.apps.find((a) => a.id === id);
-  openChat(newChatId(), id, app ? app.flow_type : 1);
+  openChat(newChatId(), id, app ? app.flow_type : 1, true);
 }
 
 async function loadHistory() {
@@ -273,7 +275,10 @@ function socketUrl() {
   const proto = location.protocol === "https:" ? "wss" : "ws";
   const path = isAssistant(state.app) ? "assistant/chat" : "chat/chat";
   // The login cookie authenticates the socket (same origin): no token in the URL.
-  return `${proto}://${location.host}/api/v1/${path}/${state.app.id}?chat_id=${encodeURIComponent(state.chatId)}`;
+  // A new chat is named by its first ask, not the URL: watching a chat claims it, and a chat
+  // that was opened but never asked must not appear in the chat list.
+  const query = state.fresh ? "" : `?chat_id=${encodeURIComponent(state.chatId)}`;
+  return `${proto}://${location.host}/api/v1/${path}/${state.app.id}${query}`;
 }
 
 function connect() {
@@ -427,6 +432,7 @@ function ask(text) {
   if (!state.app) { notify("Pick an app and start a chat first"); return; }
   const inputs = isAssistant(state.app) ? { input: text } : { [state.app.inputKey || "input"]: text };
   if (!send({ chat_id: state.chatId, inputs, client_msg_id: crypto.randomUUID() })) return;
+  state.fresh = false; // from now on a reconnect names the chat
   $("#log").append(el("div", { class: "msg human" }, text));
   state.turn = null;
   setRunning(true);

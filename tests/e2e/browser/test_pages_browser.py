@@ -26,6 +26,7 @@ from tests.e2e.browser.conftest import (
 from tests.e2e.conftest import Server
 
 DRAWER = "document.querySelector('#drawer').getBoundingClientRect()"
+DRAWER = "document.querySelector('#drawer').getBoundingClientRect()"
 MARKDOWN_ANSWER = (
     "Here is a **small** example:\n\n```python\ndef hello(name):\n    return f'hi {name}'\n```\n\n"
     "- it streams\n- it renders `code`\n"
@@ -179,16 +180,13 @@ def test_phone_sized_screen_keeps_the_chat_usable(
         page = phone.new_page()
         page.set_default_timeout(30_000)
         register_in_page(page, server, "phone")
+        page.wait_for_function("document.querySelector('#status').textContent === 'connected'")
         page.wait_for_selector("#menu", state="visible")
-        assert not page.locator("#drawer").is_visible() or _offscreen(page)
+        page.wait_for_function(f"{DRAWER}.right <= 0")  # the chat list is a closed drawer
         page.click("#menu")
-        page.wait_for_function(
-            "document.querySelector('#drawer').getBoundingClientRect().left >= 0"
-        )
+        page.wait_for_function(f"{DRAWER}.left >= 0")
         start_chat(page, slow_flow["id"])  # opening a chat closes the drawer
-        page.wait_for_function(
-            "document.querySelector('#drawer').getBoundingClientRect().right <= 0"
-        )
+        page.wait_for_function(f"{DRAWER}.right <= 0")
         ask(page, "small screen")
         page.wait_for_function(f"{LAST_ANSWER}.length > 0")
         box = page.locator("#question").bounding_box()
@@ -197,9 +195,3 @@ def test_phone_sized_screen_keeps_the_chat_usable(
         page.screenshot(path=str(SCREENSHOTS / "chat-phone.png"))
     finally:
         phone.close()
-
-
-def _offscreen(page: Page) -> bool:
-    return bool(
-        page.evaluate("document.querySelector('#drawer').getBoundingClientRect().right <= 0")
-    )
