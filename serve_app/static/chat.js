@@ -369,7 +369,11 @@ function onFrame(frame) {
   }
   if (category === "error") {
     const m = frame.message || {};
-    const text = typeof m === "string" ? m : (m.status_message || "error") + (m.data && m.data.error ? ` (${m.data.error})` : "");
+    const detail = m.data && m.data.error ? String(m.data.error) : "";
+    let text = typeof m === "string" ? m : m.status_message || "error";
+    // A message template the server left unfilled (13005 "... error={error}") gets its detail.
+    if (text.includes("{error}")) text = text.replace("{error}", detail || "unknown");
+    else if (detail) text += ` (${detail})`;
     $("#log").append(el("div", { class: "msg error", role: "alert" }, text));
     state.turn = null;
     scrollDown();
@@ -416,7 +420,8 @@ function currentTurn() {
 
 function onTool(frame) {
   const turn = currentTurn();
-  const runId = (frame.extra && frame.extra.run_id) || frame.seq;
+  const extra = typeof frame.extra === "string" ? parseJson(frame.extra) : frame.extra || {};
+  const runId = extra.run_id || frame.seq; // `extra` is JSON text on the wire
   if (frame.type === "start") {
     const card = toolCard(frame.category, frame.message);
     turn.tools[runId] = card;

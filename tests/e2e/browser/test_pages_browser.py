@@ -6,6 +6,7 @@ Screenshots of both pages go to docs/screenshots/ (referenced from the README)."
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 import httpx
@@ -195,3 +196,36 @@ def test_phone_sized_screen_keeps_the_chat_usable(
         page.screenshot(path=str(SCREENSHOTS / "chat-phone.png"))
     finally:
         phone.close()
+
+
+def test_assistant_tool_calls_show_as_cards_and_errors_as_messages(
+    server: Server, context: BrowserContext, admin: Account
+) -> None:
+    script = [{"tool": "calculator", "input": "2+2"}, "Four.", {"error": "scripted failure"}]
+    body = {
+        "name": f"calc-{uuid.uuid4().hex[:4]}",
+        "prompt": "Be brief.",
+        "model": {"provider": "demo", "model": "script", "script": script},
+        "tools": ["calculator"],
+        "public": True,
+    }
+    created = admin.data(admin.post("/api/v1/assistant", body))
+    admin.data(admin.patch(f"/api/v1/assistant/{created['id']}", {"status": 2}))
+    page = context.new_page()
+    register_in_page(page, server, "tools")
+    start_chat(page, created["id"])
+    ask(page, "what is 2+2?")
+    page.wait_for_function(f"{LAST_ANSWER} === 'Four.'")
+    card = page.locator("details.tool-card")
+    assert card.count() == 1  # start and end of one call are one card
+    page.wait_for_selector("details.tool-card.done summary >> text=calculator")
+    card.locator("summary").click()
+    page.wait_for_selector("details.tool-card[open] .tool-body >> text=2+2")
+    assert "4" in card.locator(".tool-body").inner_text()
+    ask(page, "and now?")
+    error = page.wait_for_selector(".msg.error")
+    assert error is not None
+    shown = error.inner_text()  # the envelope's message with its detail (the error's class)
+    assert "LLM Skill execution error" in shown and "DemoModelError" in shown, shown
+    assert "{error}" not in shown
+    page.wait_for_function("document.querySelector('#stop').disabled")  # the socket stays usable
