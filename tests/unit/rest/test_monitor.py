@@ -4,9 +4,17 @@ Ray dashboard link) and its bounds."""
 
 from __future__ import annotations
 
+import pytest
+
+from serve_app.services import monitor
 from tests.unit.rest.conftest import Api
 
 OVERVIEW = "/api/v1/monitor/overview"
+
+
+@pytest.fixture(autouse=True)
+def forget_names() -> None:
+    monitor._names.clear()  # the replica's name cache outlives each test's database
 
 
 async def test_overview_is_for_admins_only(api: Api) -> None:
