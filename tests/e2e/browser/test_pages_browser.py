@@ -229,3 +229,14 @@ def test_assistant_tool_calls_show_as_cards_and_errors_as_messages(
     assert "LLM Skill execution error" in shown and "DemoModelError" in shown, shown
     assert "{error}" not in shown
     page.wait_for_function("document.querySelector('#stop').disabled")  # the socket stays usable
+    page.click("#clear")
+    page.wait_for_selector(".divider >> text=Context cleared")
+
+    page.reload()  # the address names the chat: its history comes back from REST
+    page.wait_for_selector(".msg.human >> text=what is 2+2?")
+    stored = page.locator("details.tool-card.done")
+    assert stored.count() == 1
+    assert "calculator" in stored.locator("summary").inner_text()
+    assert "4" in (stored.locator(".tool-body").text_content() or "")  # folded: not rendered
+    page.wait_for_selector(".divider")
+    assert last_answer(page) == "Four."
