@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the loopback services the test tiers use (PostgreSQL 5432, MariaDB 3306, Redis 6379) when
-# they are not already running, installing them from Debian if the machine lacks them. A service
-# that still cannot be had is reported; the tests that need it skip with that reason.
+# they are not already running, installing them from Debian if the machine lacks them, and
+# install Debian's Chromium for the browser tests. A service that still cannot be had is
+# reported; the tests that need it skip with that reason.
 set -uo pipefail
 
 log() { echo "[services] $*"; }
@@ -57,7 +58,13 @@ start_redis() {
     wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping || return 0
 }
 
+install_chromium() {  # the browser tests (tests/e2e/browser/) drive Debian's Chromium
+    [ -x /usr/bin/chromium ] || apt_install chromium
+    if [ -x /usr/bin/chromium ]; then log "Chromium is installed"; else return 1; fi
+}
+
 start_postgres || log "PostgreSQL unavailable"
 start_mariadb || log "MariaDB unavailable"
 start_redis || log "Redis unavailable"
+install_chromium || log "!!! Chromium unavailable: the browser tests will SKIP !!!"
 exit 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from actors.activity import ActivityMeter, HostSummary, SessionSummary
 from actors.apps import AppLoader
 from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
@@ -16,6 +17,9 @@ from actors.errors import DuplicateAsk, Forbidden, RateLimited
 from actors.events import FrameBatch, WatchPoint
 from actors.ports import StoragePort
 from actors.session import Ask, SessionActor, SessionKey
+
+# How often a host counts the frames its sessions appended (for the monitor's rates).
+METER_INTERVAL_S = 1.0
 
 
 class SessionHost:
@@ -39,6 +43,8 @@ class SessionHost:
         self._sessions: dict[SessionKey, SessionActor] = {}
         self._activating: dict[SessionKey, asyncio.Task[SessionActor]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._meter = ActivityMeter()
+        self._metering: asyncio.Task[None] | None = None
 
     async def _session(self, key: SessionKey, user_id: int) -> SessionActor:
         self._start_sweeper()
@@ -144,6 +150,34 @@ class SessionHost:
         """How many sessions this host holds."""
         return len(self._sessions)
 
+    async def summary(self, limit: int) -> HostSummary:
+        """A bounded picture of this host for the monitor: at most `limit` sessions (most
+        recently used first), how many it holds, its activity window and recent error frames.
+
+        Cheap and local (no storage or Ray call); safe to run concurrently with turns. Counts
+        frames appended up to now first, so a turn that just ended is in the numbers."""
+        self._tick()
+        now = asyncio.get_running_loop().time()
+        newest = sorted(self._sessions.values(), key=lambda s: s.last_used, reverse=True)
+        sessions = [self._session_summary(s, now) for s in newest[: max(0, limit)]]
+        return HostSummary(
+            len(self._sessions), sessions, self._meter.buckets(), self._meter.errors()
+        )
+
+    def _session_summary(self, session: SessionActor, now: float) -> SessionSummary:
+        key = session.key
+        return SessionSummary(
+            chat_id=key.chat_id,
+            flow_id=key.flow_id,
+            kind=key.kind,
+            app_name=session.app_name,
+            user_id=session.owner_id,
+            state=str(session.state),
+            turns=self._meter.turns(key.text),
+            idle_s=round(0.0 if session.busy else max(0.0, now - session.last_used), 1),
+            persist=key.persist,
+        )
+
     async def drop(self, key: SessionKey) -> bool:
         """Stop and forget a session (its chat was deleted). False if it was not live. The last
         session dropped runs `on_empty` (a dedicated host exits, releasing its resources)."""
@@ -159,8 +193,19 @@ class SessionHost:
             self._on_empty()
 
     def _start_sweeper(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._sweeper is None or self._sweeper.done():
-            self._sweeper = asyncio.get_running_loop().create_task(self._sweep_idle())
+            self._sweeper = loop.create_task(self._sweep_idle())
+        if self._metering is None or self._metering.done():
+            self._metering = loop.create_task(self._meter_activity())
+
+    async def _meter_activity(self) -> None:
+        while True:
+            await asyncio.sleep(METER_INTERVAL_S)
+            self._tick()
+
+    def _tick(self) -> None:
+        self._meter.tick({k.text: s for k, s in self._sessions.items()})
 
     async def _sweep_idle(self) -> None:
         interval = max(0.05, min(self._config.idle_timeout_s / 4, 30.0))

@@ -7,13 +7,15 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
+from dataclasses import dataclass, replace
 from typing import Any
 
 import ray
 
+from actors.activity import HostSummary
 from actors.archiver import FrameArchiver
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
-from actors.errors import ChatServiceError, RateLimited
+from actors.errors import ChatServiceError, RateLimited, RaychatError
 from actors.events import Frame, FrameBatch, WatchPoint
 from actors.host import SessionHost
 from actors.placement import profile_of, ray_options
@@ -48,6 +50,24 @@ class _RaySessionHost(SessionHost):
         archiver = FrameArchiver(RedisFrameArchive(redis_url)) if redis_url else None
         storage = RayStorageClient(storage_handle, config.storage_call_timeout_s)
         super().__init__(config, storage, _exit if dedicated else None, archiver)
+
+    async def summary(self, limit: int) -> HostSummary:
+        """`SessionHost.summary` plus the node this host runs on."""
+        found = await super().summary(limit)
+        context = ray.get_runtime_context()
+        node = {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address()}  # type: ignore[no-untyped-call]
+        return replace(found, node=node)
+
+
+@dataclass(frozen=True, slots=True)
+class HostReport:
+    """One shared session host as the monitor sees it: its summary, or why there is none
+    (`error`); `summary` is also None for a host that was never started."""
+
+    index: int
+    name: str
+    summary: HostSummary | None
+    error: str | None = None
 
 
 def storage_actor(config: StorageConfig, namespace: str) -> Any:
@@ -196,6 +216,7 @@ class Runtime:
         self._hosts: dict[int, Any] = {}
         # Dedicated hosts this replica has seen start (LRU by actor name).
         self._dedicated: OrderedDict[str, Any] = OrderedDict()
+        self._dashboard_url: str | None = None
 
     async def host_for(self, key: SessionKey) -> Any:
         """The host of `key`: a shared session host, or the chat's dedicated actor (found or
@@ -306,6 +327,31 @@ class Runtime:
                 return 0
         return int(await call_actor(handle.live_sessions.remote(), self._timeout()))
 
+    async def host_reports(self, limit: int) -> list[HostReport]:
+        """Every shared host's `summary(limit)`, asked concurrently, each call bounded by
+        `host_call_timeout_s`. Never creates a host; a host that fails or times out is reported
+        with its error instead of failing the whole answer."""
+        return list(
+            await asyncio.gather(
+                *(self._report(i, limit) for i in range(self.config.sessions.hosts))
+            )
+        )
+
+    async def _report(self, index: int, limit: int) -> HostReport:
+        name = f"{HOST_PREFIX}-{index}"
+        handle: Any = self._hosts.get(index)
+        try:
+            if handle is None:
+                handle = await asyncio.to_thread(
+                    ray.get_actor, name, namespace=self.config.namespace
+                )
+            found = await call_actor(handle.summary.remote(limit), self._timeout())
+        except ValueError:
+            return HostReport(index, name, None)
+        except RaychatError as exc:
+            return HostReport(index, name, None, exc.message)
+        return HostReport(index, name, found)
+
     async def _live_host(self, key: SessionKey) -> Any | None:
         """The host that may hold `key`, without creating a dedicated host just to find it
         empty (that would start a Ray actor with the flow's resources)."""
@@ -328,6 +374,16 @@ class Runtime:
         """Make a live session rebuild its model context before its next turn (stored messages
         changed over REST). False when it is not live."""
         return await self._call_if_live(key, "refresh_context", key, absent=False)  # type: ignore[no-any-return]
+
+    async def ray_dashboard_url(self) -> str | None:
+        """The Ray dashboard's address (`host:port`) when it runs, read once found from the
+        GCS key-value store (off the event loop); None when it does not run or cannot be read."""
+        if self._dashboard_url is None:
+            try:
+                self._dashboard_url = await asyncio.to_thread(_dashboard_address)
+            except Exception as exc:  # the monitor must answer without it
+                log.warning("ray dashboard address unavailable: %s", type(exc).__name__)
+        return self._dashboard_url
 
     async def actor_names(self) -> list[str]:
         """Names of raychat's named actors in its namespace (for the monitor page)."""
@@ -372,6 +428,16 @@ class Runtime:
         return await self._call_if_live(  # type: ignore[no-any-return]
             key, "pull", key, user_id, after_seq, timeout_s, absent=batch, wait_s=timeout_s
         )
+
+
+def _dashboard_address() -> str | None:
+    from ray._private import ray_constants
+    from ray.experimental.internal_kv import _internal_kv_get
+
+    value = _internal_kv_get(
+        ray_constants.DASHBOARD_ADDRESS, namespace=ray_constants.KV_NAMESPACE_DASHBOARD
+    )
+    return value.decode() if isinstance(value, bytes) and value else None
 
 
 async def _resolved(ref: Any) -> Any:

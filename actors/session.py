@@ -134,6 +134,11 @@ class SessionActor:
         """True while a turn runs or waits in the queue."""
         return self.state is SessionState.RUNNING or bool(self._queued)
 
+    @property
+    def app_name(self) -> str | None:
+        """The app's name once activated (for the monitor)."""
+        return self._app.info.name if self._app is not None else None
+
     def touch(self) -> None:
         """Record use (idle passivation looks at this)."""
         self.last_used = asyncio.get_running_loop().time()

@@ -21,6 +21,7 @@ from serve_app.routes import (
     health,
     messages,
     metrics,
+    monitor,
     online,
     pages,
     sessions,
@@ -52,6 +53,7 @@ ROUTERS = (
     build,
     stats,
     ws,
+    monitor,
     pages,
 )
 

@@ -1,16 +1,14 @@
 """Built-in pages (API.md §0): `GET /` the web chat page, `GET /dashboard` the actor monitor
-page, and `GET /api/v1/monitor/actors`, the admin-only data the monitor page polls."""
+page, and `/static/...`, their modules and style sheet. The pages are public (they hold no
+data); everything they show comes from the API with the login cookie (`routes/monitor.py` for
+the dashboard)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
-
-from serve_app.deps import AdminUser, RuntimeDep
-from serve_app.errors import envelope
 
 router = APIRouter(tags=["pages"])
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -18,33 +16,33 @@ STATIC = Path(__file__).resolve().parent.parent / "static"
 
 @router.get("/", include_in_schema=False)
 async def chat_page() -> FileResponse:
-    """The built-in web chat page (public; it asks for a token)."""
+    """The built-in web chat page (public; it asks the user to log in)."""
     return FileResponse(STATIC / "index.html", media_type="text/html")
 
 
 @router.get("/dashboard", include_in_schema=False)
 async def dashboard_page() -> FileResponse:
-    """The actor monitor page (public; its data needs an admin token)."""
+    """The actor monitor page (public; its data needs an admin login)."""
     return FileResponse(STATIC / "dashboard.html", media_type="text/html")
 
 
-@router.get("/api/v1/monitor/actors")
-async def monitor_actors(runtime: RuntimeDep, _admin: AdminUser) -> dict[str, Any]:
-    """Live sessions per session host, the storage actor's queue and recent flushes, and
-    raychat's named actors. Admins only."""
-    hosts = await runtime.live_sessions()
-    flushes = await runtime.storage.flush_stats()
-    recent = flushes[-20:]
-    storage = {
-        "queue_depth": await runtime.storage.queue_depth(),
-        "recent_flushes": len(recent),
-        "mean_batch_rows": round(sum(f.rows for f in recent) / len(recent), 1) if recent else 0,
-        "max_flush_ms": round(max((f.seconds for f in recent), default=0.0) * 1000, 2),
-    }
-    return envelope(
-        {
-            "hosts": {f"session-host-{i}": n for i, n in hosts.items()},
-            "storage": storage,
-            "actors": await runtime.actor_names(),
-        }
+# The static files served, by name (nothing else under static/ is reachable, no path joins).
+ASSETS = {
+    name: media
+    for name, media in (
+        ("chat.js", "text/javascript"),
+        ("dashboard.js", "text/javascript"),
+        ("common.js", "text/javascript"),
+        ("markdown.js", "text/javascript"),
+        ("raychat.css", "text/css"),
     )
+}
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def static_asset(name: str) -> FileResponse:
+    """A module or style sheet of the pages (public, no build step)."""
+    media = ASSETS.get(name)
+    if media is None:
+        raise HTTPException(status_code=404)
+    return FileResponse(STATIC / name, media_type=media, headers={"Cache-Control": "no-cache"})

@@ -7,6 +7,7 @@ coroutines instead of Ray object refs; session actors are not involved except th
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
+from actors.activity import BUCKET_S, Bucket, ErrorSeen, HostSummary, SessionSummary
 from actors.config import RuntimeConfig, StorageConfig
+from actors.registry import HostReport
 from actors.session import SessionKey
 from actors.storage_actor import StorageActor
 from actors.storage_client import RayStorageClient
@@ -77,6 +80,24 @@ class FakeRuntime:
 
     async def actor_names(self) -> list[str]:
         return ["raychat-storage"]
+
+    async def host_reports(self, limit: int) -> list[HostReport]:
+        """Host 0 holds two sessions of user 1 (one running), host 1 was never started."""
+        now = time.time()
+        sessions = [
+            SessionSummary("c1", "f" * 32, "flow", "demo", 1, "running", 2, 0.0, True),
+            SessionSummary("c2", "f" * 32, "flow", "demo", 1, "waiting_object", 1, 42.0, True),
+        ]
+        bucket = Bucket(int(now) // BUCKET_S * BUCKET_S - BUCKET_S, turns=3, tokens=120)
+        error = ErrorSeen(now, "c1", "f" * 32, 13005, "model failed")
+        summary = HostSummary(2, sessions[:limit], [bucket], [error], {"node_id": "n1"})
+        return [
+            HostReport(0, "raychat-session-host-0", summary),
+            HostReport(1, "raychat-session-host-1", None),
+        ]
+
+    async def ray_dashboard_url(self) -> str | None:
+        return "127.0.0.1:8265"
 
 
 @dataclass
