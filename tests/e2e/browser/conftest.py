@@ -26,9 +26,11 @@ COOKIE = "access_token_cookie"
 WAIT_MS = 30_000
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(admin: Account) -> Iterator[Browser]:
     # `admin` first: seeding it runs asyncio.run, impossible once Playwright's loop runs.
+    # Module scope: Playwright's sync API keeps an event loop running in this thread until it
+    # stops, which would break every later asyncio test and fixture of the session.
     if not CHROMIUM.exists():
         message = (
             "!!! BROWSER TESTS SKIPPED: /usr/bin/chromium is missing "
