@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 FrameType = Literal[
@@ -19,6 +19,18 @@ class FrameBatch:
     frames: list[Frame]
     live: bool
     oldest_seq: int = 0
+
+
+@dataclass(slots=True)
+class ChannelBatch:
+    """What one frame-channel call returns: `known` is False when the host does not know the
+    channel (it restarted, or forgot a channel nobody polled): the replica then sends its whole
+    watch list again. `batches` holds news by chat (frames, or `live=False` when the session is
+    gone); `refused` the chats the caller may not watch (Forbidden), by chat, with the reason."""
+
+    known: bool = True
+    batches: dict[Any, FrameBatch] = field(default_factory=dict)
+    refused: dict[Any, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

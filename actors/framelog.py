@@ -5,6 +5,7 @@ yet."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import deque
 from collections.abc import Callable
@@ -40,6 +41,16 @@ class FrameLog:
         self._on_trim = on_trim
         self._turn_starts: deque[int] = deque()
         self._changed = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every append (a frame channel marks the chat dirty)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        """Stop calling `listener` (no error when it is not registered)."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     @property
     def last_seq(self) -> int:
@@ -72,6 +83,8 @@ class FrameLog:
         self._sizes.append(size)
         self._bytes += size
         self._changed.set()
+        for listener in self._listeners:
+            listener()
         if self._on_append is not None:
             self._on_append(frame)
         self._trim_to_bounds()

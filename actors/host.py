@@ -13,7 +13,8 @@ from actors.apps import AppLoader
 from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
 from actors.errors import DuplicateAsk, Forbidden, RateLimited
-from actors.events import FrameBatch, WatchPoint
+from actors.events import ChannelBatch, FrameBatch, WatchPoint
+from actors.feed import ChannelFeed
 from actors.ports import StoragePort
 from actors.session import Ask, SessionActor, SessionKey
 
@@ -39,6 +40,7 @@ class SessionHost:
         self._sessions: dict[SessionKey, SessionActor] = {}
         self._activating: dict[SessionKey, asyncio.Task[SessionActor]] = {}
         self._sweeper: asyncio.Task[None] | None = None
+        self._feeds: dict[str, ChannelFeed] = {}
 
     async def _session(self, key: SessionKey, user_id: int) -> SessionActor:
         self._start_sweeper()
@@ -140,6 +142,79 @@ class SessionHost:
         frames = await session.frames.wait_after(after_seq, wait_s)
         return FrameBatch(frames, live=True, oldest_seq=session.frames.oldest_seq)
 
+    async def pull_channel(
+        self,
+        channel_id: str,
+        watch: dict[SessionKey, tuple[int, int]] | None,
+        cursors: dict[SessionKey, int],
+        remove: list[SessionKey],
+        timeout_s: float,
+    ) -> ChannelBatch:
+        """One long-poll of a frame channel: news of every chat the channel watches.
+
+        `watch` (user_id, cursor by chat) not None resets the channel to exactly those chats
+        (a replica's first poll, or after a failed one); `cursors` moves cursors, `remove`
+        forgets chats. Returns as soon as any watched chat has frames after its cursor or its
+        session is gone, else after `timeout_s` (capped by `pull_timeout_s`) with nothing.
+        `known=False` when the channel is unknown and no `watch` was sent. Concurrent-safe
+        with `watch_channel` (it wakes a waiting poll); one poll per channel at a time."""
+        self._start_sweeper()
+        loop = asyncio.get_running_loop()
+        out = ChannelBatch()
+        feed = self._feeds.get(channel_id)
+        if watch is not None:
+            if feed is not None:
+                feed.forget_all()
+            feed = self._feeds[channel_id] = ChannelFeed(loop.time())
+            for key, (user_id, cursor) in watch.items():
+                feed.watch(key, user_id, cursor, self._sessions.get(key), out)
+        elif feed is None:
+            return ChannelBatch(known=False)
+        feed.last_poll = loop.time()
+        for key in remove:
+            feed.forget(key)
+        for key, cursor in cursors.items():
+            feed.cursor(key, cursor)
+        deadline = loop.time() + min(timeout_s, self._config.pull_timeout_s)
+        while True:
+            feed.collect(self._sessions.get, out)
+            remaining = deadline - loop.time()
+            if out.batches or out.refused or remaining <= 0:
+                return out
+            feed.changed.clear()
+            try:
+                await asyncio.wait_for(feed.changed.wait(), remaining)
+            except TimeoutError:
+                return out
+            finally:
+                feed.last_poll = loop.time()
+
+    async def watch_channel(
+        self, channel_id: str, watch: dict[SessionKey, tuple[int, int]]
+    ) -> ChannelBatch:
+        """Add chats to a channel (user_id, cursor by chat) without waiting: the channel's
+        waiting poll wakes and carries their frames. Answers at once the chats that are not
+        live (`live=False`) or not the user's (`refused`); `known=False` for an unknown
+        channel (the replica's next poll resets it with everything)."""
+        feed = self._feeds.get(channel_id)
+        if feed is None:
+            return ChannelBatch(known=False)
+        out = ChannelBatch()
+        for key, (user_id, cursor) in watch.items():
+            feed.watch(key, user_id, cursor, self._sessions.get(key), out)
+        return out
+
+    def _notify_gone(self, keys: list[SessionKey]) -> None:
+        for feed in self._feeds.values():
+            for key in keys:
+                feed.gone(key)
+
+    def _expire_feeds(self) -> None:
+        """Forget channels nobody polled for a while (their replica is gone)."""
+        cutoff = asyncio.get_running_loop().time() - 4 * self._config.pull_timeout_s - 30
+        for channel_id in [c for c, f in self._feeds.items() if f.last_poll < cutoff]:
+            self._feeds.pop(channel_id).forget_all()
+
     async def live_sessions(self) -> int:
         """How many sessions this host holds."""
         return len(self._sessions)
@@ -151,6 +226,7 @@ class SessionHost:
         if session is None:
             return False
         session.cancel()
+        self._notify_gone([key])
         self._emptied()
         return True
 
@@ -167,6 +243,7 @@ class SessionHost:
         while True:
             await asyncio.sleep(interval)
             self.passivate_idle()
+            self._expire_feeds()
 
     def passivate_idle(self) -> int:
         """Forget sessions idle longer than the timeout; returns how many were passivated."""
@@ -175,5 +252,6 @@ class SessionHost:
         for key in idle:
             del self._sessions[key]
         if idle:
+            self._notify_gone(idle)
             self._emptied()
         return len(idle)

@@ -12,9 +12,10 @@ from typing import Any
 import ray
 
 from actors.archiver import FrameArchiver
+from actors.channel import HostChannel, Subscription, Watch
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError, RateLimited
-from actors.events import Frame, FrameBatch, WatchPoint
+from actors.events import ChannelBatch, Frame, FrameBatch, WatchPoint
 from actors.host import SessionHost
 from actors.placement import profile_of, ray_options
 from actors.session import Ask, SessionKey
@@ -196,6 +197,8 @@ class Runtime:
         self._hosts: dict[int, Any] = {}
         # Dedicated hosts this replica has seen start (LRU by actor name).
         self._dedicated: OrderedDict[str, Any] = OrderedDict()
+        # One frame channel per session host this replica relays frames from.
+        self._channels: dict[str, HostChannel] = {}
 
     async def host_for(self, key: SessionKey) -> Any:
         """The host of `key`: a shared session host, or the chat's dedicated actor (found or
@@ -364,6 +367,55 @@ class Runtime:
             log.warning("frame archive unavailable: %s", exc)
             return []
 
+    async def subscribe(self, key: SessionKey, user_id: int, after_seq: int) -> Subscription:
+        """Relay `key`'s frames after `after_seq` through the replica's one frame channel to the
+        chat's host (never creates a dedicated host: one that is gone ends the subscription
+        with `live=False`). Ownership is checked on the host when the chat joins the channel."""
+        name = dedicated_name(key) if key.dedicated is not None else None
+        label = name or f"{HOST_PREFIX}-{host_index(key, self.config.sessions.hosts)}"
+        channel = self._channels.get(label)
+        if channel is None or channel.closed:
+            host = await self._live_host(key)
+            if host is None:
+                return HostChannel(_no_poll, _no_watch, 0.0, dedicated=True).closed_sub(key)
+            channel = self._channels[label] = self._channel(host, name is not None)
+            if name is not None:
+                self._prune_channels()
+        return channel.subscribe(key, user_id, after_seq)
+
+    def _channel(self, host: Any, dedicated: bool) -> HostChannel:
+        wait_s = self.config.sessions.pull_timeout_s
+
+        async def poll(
+            channel_id: str,
+            watch: Watch | None,
+            cursors: dict[SessionKey, int],
+            remove: list[SessionKey],
+            timeout_s: float,
+        ) -> ChannelBatch:
+            ref = host.pull_channel.remote(channel_id, watch, cursors, remove, timeout_s)
+            return await call_actor(ref, self._timeout(wait_s))  # type: ignore[no-any-return]
+
+        async def watch(channel_id: str, chats: Watch) -> ChannelBatch:
+            ref = host.watch_channel.remote(channel_id, chats)
+            return await call_actor(ref, self._timeout())  # type: ignore[no-any-return]
+
+        most = self.config.sessions.frame_log_max_frames
+        return HostChannel(poll, watch, wait_s, max_pending_frames=most, dedicated=dedicated)
+
+    def _prune_channels(self) -> None:
+        """Forget closed or empty channels of dedicated hosts (those come and go)."""
+        for label in [
+            k
+            for k, c in self._channels.items()
+            if k.startswith(DEDICATED_PREFIX) and (c.closed or c.chats == 0)
+        ]:
+            del self._channels[label]
+
+    def channel_polls(self) -> int:
+        """Frame-channel polls this replica has made (Ray calls for relaying frames)."""
+        return sum(c.polls for c in self._channels.values())
+
     async def pull(
         self, key: SessionKey, user_id: int, after_seq: int, timeout_s: float
     ) -> FrameBatch:
@@ -372,6 +424,14 @@ class Runtime:
         return await self._call_if_live(  # type: ignore[no-any-return]
             key, "pull", key, user_id, after_seq, timeout_s, absent=batch, wait_s=timeout_s
         )
+
+
+async def _no_poll(*_args: Any) -> ChannelBatch:
+    return ChannelBatch(known=False)
+
+
+async def _no_watch(*_args: Any) -> ChannelBatch:
+    return ChannelBatch(known=False)
 
 
 async def _resolved(ref: Any) -> Any:

@@ -19,6 +19,7 @@ from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
 from actors.apps import AppKind
+from actors.channel import Subscription
 from actors.errors import ChatServiceError, InvalidInput, RaychatError
 from actors.events import Frame, make_frame
 from actors.placement import ProfileName, placement_of
@@ -273,12 +274,20 @@ class ChatSocket:
         self._watched.start(key, lambda: self._pump(key, after_seq))
 
     async def _pump(self, key: SessionKey, after_seq: int) -> None:
-        """Relay the chat's frames after `after_seq` until the session is no longer live."""
-        timeout_s = self._runtime.config.sessions.pull_timeout_s
+        """Relay the chat's frames after `after_seq` until the session is no longer live. The
+        frames come through the replica's frame channel to the chat's host (one long-poll per
+        host for all chats, see actors/channel.py)."""
+        sub = await self._runtime.subscribe(key, self._user.user_id, after_seq)
+        try:
+            await self._relay(key, sub, after_seq)
+        finally:
+            sub.close()
+
+    async def _relay(self, key: SessionKey, sub: Subscription, after_seq: int) -> None:
         failures, in_turn = 0, False
         while failures <= PUMP_RETRIES:
             try:
-                batch = await self._runtime.pull(key, self._user.user_id, after_seq, timeout_s)
+                batch = await sub.next()
             except ChatServiceError as exc:
                 failures += 1
                 if in_turn:  # the host died mid-turn: end the turn for this client
