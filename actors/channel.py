@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from actors.errors import ChatServiceError, Forbidden, RaychatError
-from actors.events import ChannelBatch, Frame, FrameBatch
+from actors.events import ChannelBatch, FrameBatch, RelayFrame
 from actors.session import SessionKey
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ class Subscription:
         self.key = key
         self.user_id = user_id
         self.cursor = after_seq
-        self._frames: list[Frame] = []
+        self._frames: list[RelayFrame] = []
         self._oldest = 0
         self._live = True
         self._error: BaseException | None = None

@@ -99,7 +99,7 @@ class ChannelFeed:
                 out.batches[key] = FrameBatch([], live=False)
                 continue
             log = entry.session.frames
-            frames = log.read_after(entry.cursor)
+            frames = log.read_wire_after(entry.cursor)
             if frames:
                 out.batches[key] = FrameBatch(frames, live=True, oldest_seq=log.oldest_seq)
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections import deque
 from collections.abc import Callable
 
-from actors.events import Frame
+from actors.events import Frame, WireFrame, frame_text
 
 
 class FrameLog:
@@ -32,6 +31,7 @@ class FrameLog:
         max_bytes: int = 0,
     ) -> None:
         self._frames: deque[Frame] = deque()
+        self._wire: deque[WireFrame] = deque()
         self._sizes: deque[int] = deque()
         self._bytes = 0
         self._max_frames = max_frames
@@ -79,7 +79,9 @@ class FrameLog:
         self._next_seq += 1
         frame["seq"] = seq
         self._frames.append(frame)
-        size = _size_of(frame) if self._max_bytes else 0
+        text = frame_text(frame)  # serialized once, here; relayed as this text
+        self._wire.append(WireFrame(seq, frame["type"], frame["category"], text))
+        size = len(text.encode("utf-8", "replace")) if self._max_bytes else 0
         self._sizes.append(size)
         self._bytes += size
         self._changed.set()
@@ -111,6 +113,7 @@ class FrameLog:
 
     def _drop_oldest(self) -> None:
         self._frames.popleft()
+        self._wire.popleft()
         self._bytes -= self._sizes.popleft()
 
     def read_after(self, after_seq: int) -> list[Frame]:
@@ -119,6 +122,13 @@ class FrameLog:
             return []
         start = max(0, after_seq + 1 - self.oldest_seq)
         return [self._frames[i] for i in range(start, len(self._frames))]
+
+    def read_wire_after(self, after_seq: int) -> list[WireFrame]:
+        """Like `read_after`, as serialized frames (what a frame channel relays)."""
+        if not self._wire or after_seq >= self.last_seq:
+            return []
+        start = max(0, after_seq + 1 - self.oldest_seq)
+        return [self._wire[i] for i in range(start, len(self._wire))]
 
     async def wait_after(self, after_seq: int, timeout_s: float) -> list[Frame]:
         """Like `read_after`, but waits up to `timeout_s` for at least one frame.
@@ -138,7 +148,3 @@ class FrameLog:
                 await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
                 return []
-
-
-def _size_of(frame: Frame) -> int:
-    return len(json.dumps(frame, ensure_ascii=False, default=str).encode("utf-8", "replace"))
