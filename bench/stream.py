@@ -394,8 +394,10 @@ async def measure(
     for ws in warm:
         await ws.close()
     cpu0, t0 = by_class(root, cpu_s), time.perf_counter()
+    profilers = start_profilers(root, name, args.profile) if args.profile else []
     stats = await load(base_ws, flows[0], args, token)
     wall = time.perf_counter() - t0
+    stop_profilers(profilers)
     cpu1 = by_class(root, cpu_s)
     tokens = max(1, stats.tokens)
     cpu_per_token = {k: (cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / tokens for k in cpu1}
@@ -423,6 +425,35 @@ async def measure(
         idle,
         stats.errors,
     )
+
+
+PROFILED = ("replica", "host", "storage", "baseline")
+
+
+def start_profilers(root: int, name: str, out_dir: str) -> list[subprocess.Popen[bytes]]:
+    """`py-spy record` (raw collapsed stacks, 50 Hz, with idle frames off) on the replica, the
+    hosts and the storage actor for the load phase."""
+    os.makedirs(out_dir, exist_ok=True)
+    procs = []
+    for pid in descendants(root):
+        kind = class_of(pid)
+        if kind in PROFILED:
+            out = f"{out_dir}/{name}-{kind}-{pid}.txt"
+            cmd = ["py-spy", "record", "-r", "50", "-p", str(pid), "-f", "raw", "-o", out]
+            procs.append(
+                subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            )
+    return procs
+
+
+def stop_profilers(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        proc.send_signal(signal.SIGINT)
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -605,6 +636,7 @@ def main() -> None:
     parser.add_argument("--idle-seconds", type=float, default=20)
     parser.add_argument("--only", choices=("raychat", "baseline"))
     parser.add_argument("--deflate", choices=("on", "off"))
+    parser.add_argument("--profile", metavar="DIR", help="py-spy the load phase into DIR")
     asyncio.run(run(parser.parse_args()))
 
 

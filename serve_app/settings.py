@@ -52,6 +52,8 @@ class ApiConfig(BaseModel):
     password_hash_queue: int = Field(default=32, ge=0)
     # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
     max_body_bytes: int = Field(default=1 << 20, ge=0)
+    # Streaming (issue 9): per-message deflate of WebSocket frames (docs/benchmarks.md).
+    ws_deflate: bool = True
 
 
 class Settings(BaseSettings):
@@ -152,6 +154,8 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=3.0, ge=0)
     flow_max_nodes: int = Field(default=1_000, ge=0)
     flow_max_edges: int = Field(default=5_000, ge=0)
+    # Streaming (issue 9): per-message deflate of WebSocket frames (docs/benchmarks.md).
+    ws_deflate: bool = True
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
@@ -244,6 +248,7 @@ class Settings(BaseSettings):
             password_hash_workers=self.password_hash_workers,
             password_hash_queue=self.password_hash_queue,
             max_body_bytes=self.max_body_bytes,
+            ws_deflate=self.ws_deflate,
         )
 
 
