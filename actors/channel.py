@@ -184,9 +184,7 @@ class HostChannel:
                 if self._dedicated and isinstance(exc.__cause__, _actor_errors()):
                     self._close()
                     return
-                for subs in list(self._subs.values()):
-                    for sub in subs:
-                        sub.fail(exc)
+                self._fail_all(exc)
                 self._reset = True
                 await asyncio.sleep(RETRY_DELAY_S)
                 continue
@@ -194,10 +192,21 @@ class HostChannel:
                 log.warning("frame channel poll refused: %s", exc)
                 self._close()
                 return
+            except Exception as exc:  # a bug must not leave pumps waiting forever
+                log.exception("frame channel poll failed")
+                self._fail_all(ChatServiceError(f"frame channel failed: {exc!r}"))
+                self._reset = True
+                await asyncio.sleep(RETRY_DELAY_S)
+                continue
             if not batch.known:
                 self._reset = True
                 continue
             self._dispatch(batch)
+
+    def _fail_all(self, error: BaseException) -> None:
+        for subs in list(self._subs.values()):
+            for sub in subs:
+                sub.fail(error)
 
     def _watch_list(self) -> Watch:
         watch: Watch = {}

@@ -66,6 +66,9 @@ def storage_actor(config: StorageConfig, namespace: str) -> Any:
             max_restarts=-1,
             max_concurrency=10_000,
             num_cpus=0,
+            # No Ray task events for its calls (docs/benchmarks.md, issue 9): each call's events
+            # cost the caller CPU and the GCS ~2 KB it keeps, per call, up to 100k calls.
+            enable_task_events=False,
         )
         .remote(config)
     )
@@ -93,6 +96,7 @@ def _host(
             # from storage there) instead of failing, a bounded number of times.
             max_task_retries=HOST_TASK_RETRIES,
             max_concurrency=config.host_max_concurrency,
+            enable_task_events=False,  # as for the storage actor
             **resources,
         )
         .remote(config, storage, dedicated, redis_url)

@@ -6,6 +6,7 @@ subscriptions as a per-chat pull did."""
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -13,7 +14,8 @@ import pytest
 from actors.channel import HostChannel, Subscription
 from actors.config import SessionConfig
 from actors.errors import Forbidden
-from actors.events import ChannelBatch, Frame
+from actors.events import ChannelBatch, Frame, make_frame
+from actors.framelog import FrameLog
 from actors.host import SessionHost
 from actors.session import Ask, SessionKey
 from actors.storage_actor import StorageActor
@@ -156,3 +158,15 @@ async def test_a_restarted_host_resets_the_channel_and_reports_sessions_gone(
     async with asyncio.timeout(5):
         batch = await sub.next()
     assert batch.live is False and batch.frames == []
+
+
+async def test_frames_are_serialized_once_in_the_log_and_trimmed_with_it() -> None:
+    log = FrameLog(max_frames=3)
+    for i in range(5):
+        log.append(make_frame("stream", "processing", flow_id="f", chat_id="c", message=str(i)))
+    frames, wire = log.read_after(0), log.read_wire_after(0)
+    assert [f["seq"] for f in frames] == [w.seq for w in wire] == [3, 4, 5]
+    for frame, relayed in zip(frames, wire, strict=True):
+        assert json.loads(relayed.text) == frame  # the text is the frame, every key, its seq
+        assert (relayed.type, relayed.category) == ("stream", "processing")
+    assert [w.seq for w in log.read_wire_after(4)] == [5]
