@@ -531,7 +531,7 @@ async def bench_baseline(args: argparse.Namespace) -> Result:
 
     with tempfile.TemporaryDirectory() as workdir:
         port = free_port()
-        deflate = "off" if args.deflate == "off" else "on"
+        deflate = "on" if args.deflate == "on" else "off"  # raychat's default: off
         proc = subprocess.Popen(
             [
                 sys.executable,

@@ -53,7 +53,7 @@ class ApiConfig(BaseModel):
     # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
     max_body_bytes: int = Field(default=1 << 20, ge=0)
     # Streaming (issue 9): per-message deflate of WebSocket frames (docs/benchmarks.md).
-    ws_deflate: bool = True
+    ws_deflate: bool = False
 
 
 class Settings(BaseSettings):
@@ -155,7 +155,7 @@ class Settings(BaseSettings):
     flow_max_nodes: int = Field(default=1_000, ge=0)
     flow_max_edges: int = Field(default=5_000, ge=0)
     # Streaming (issue 9): per-message deflate of WebSocket frames (docs/benchmarks.md).
-    ws_deflate: bool = True
+    ws_deflate: bool = False
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
