@@ -15,8 +15,24 @@ from actors.config import SessionConfig
 from actors.errors import DuplicateAsk, Forbidden, RateLimited
 from actors.events import ChannelBatch, FrameBatch, WatchPoint
 from actors.feed import ChannelFeed
+from actors.flows import compile_flow
 from actors.ports import StoragePort
 from actors.session import Ask, SessionActor, SessionKey
+
+# A flow run once when a host starts (`warm_up`): LangChain sets up its callback and tracing
+# machinery (and imports its lazy modules) at the first run, ~1 s that the first chat paid.
+WARM_UP_GRAPH = {
+    "nodes": [
+        {"id": "in", "type": "Input", "params": {"key": "input"}},
+        {
+            "id": "model",
+            "type": "ChatModel",
+            "params": {"provider": "demo", "model": "echo", "tokens_per_second": 0},
+        },
+        {"id": "out", "type": "Output"},
+    ],
+    "edges": [{"source": "in", "target": "model"}, {"source": "model", "target": "out"}],
+}
 
 
 class SessionHost:
@@ -41,6 +57,7 @@ class SessionHost:
         self._activating: dict[SessionKey, asyncio.Task[SessionActor]] = {}
         self._sweeper: asyncio.Task[None] | None = None
         self._feeds: dict[str, ChannelFeed] = {}
+        self._warm: asyncio.Task[None] | None = None
 
     async def _session(self, key: SessionKey, user_id: int) -> SessionActor:
         self._start_sweeper()
@@ -215,6 +232,15 @@ class SessionHost:
         for channel_id in [c for c, f in self._feeds.items() if f.last_poll < cutoff]:
             self._feeds.pop(channel_id).forget_all()
 
+    async def warm_up(self) -> int:
+        """Run a tiny demo flow once per process (later calls wait for that one run), so the
+        first real turn does not pay LangChain's first-run setup; returns `live_sessions`.
+        Concurrent-safe; a failure is logged by the caller's error and retried next call."""
+        if self._warm is None or (self._warm.done() and self._warm.exception() is not None):
+            self._warm = asyncio.get_running_loop().create_task(_run_warm_up_flow())
+        await asyncio.shield(self._warm)
+        return len(self._sessions)
+
     async def live_sessions(self) -> int:
         """How many sessions this host holds."""
         return len(self._sessions)
@@ -255,3 +281,9 @@ class SessionHost:
             self._notify_gone(idle)
             self._emptied()
         return len(idle)
+
+
+async def _run_warm_up_flow() -> None:
+    flow = await asyncio.to_thread(compile_flow, WARM_UP_GRAPH)
+    async for _chunk in flow.runnable.astream(flow.prompt_inputs("warm up", [], {})):
+        pass

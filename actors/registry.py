@@ -303,15 +303,14 @@ class Runtime:
         return dict(zip(indexes, counts, strict=True))
 
     async def warm_hosts(self) -> None:
-        """Create every shared session host (if missing) and wait until each answers, so the
-        first chat does not pay for process start. Raises ChatServiceError (a host did not
-        answer within `host_call_timeout_s`). Concurrent-safe (creation is get-if-exists)."""
+        """Create every shared session host (if missing) and wait until each has started and run
+        its warm-up flow (`SessionHost.warm_up`), so the first chat pays for neither. Raises
+        ChatServiceError (a host did not answer within `host_call_timeout_s`). Concurrent-safe
+        (creation is get-if-exists)."""
         handles = [
             await asyncio.to_thread(self._shared_host, i) for i in range(self.config.sessions.hosts)
         ]
-        await asyncio.gather(
-            *(call_actor(h.live_sessions.remote(), self._timeout()) for h in handles)
-        )
+        await asyncio.gather(*(call_actor(h.warm_up.remote(), self._timeout()) for h in handles))
 
     async def _live_in(self, index: int) -> int:
         handle: Any = self._hosts.get(index)

@@ -338,6 +338,7 @@ class Result:
     mem_kb_per_chat: dict[str, float]
     idle_cpu_ms_per_s: dict[str, float]
     errors: int
+    first_begin_ms: float
 
 
 async def load(base_ws: str, flow: str, args: argparse.Namespace, token: str) -> Stats:
@@ -368,6 +369,22 @@ async def load(base_ws: str, flow: str, args: argparse.Namespace, token: str) ->
     return stats
 
 
+async def first_begin(base_ws: str, flow: str, token: str) -> float:
+    """The first turn after the server said ready: ms from the ask to its `begin` frame."""
+    import websockets
+
+    url = f"{base_ws}/api/v1/chat/chat/{flow}?t={token}&chat_id={uuid.uuid4().hex}"
+    async with websockets.connect(url, max_size=None, open_timeout=60) as ws:
+        started = time.perf_counter()
+        await ws.send(json.dumps({"inputs": {"input": "first"}}))
+        while json.loads(await ws.recv())["type"] != "begin":
+            pass
+        begin_ms = (time.perf_counter() - started) * 1000
+        while json.loads(await ws.recv())["type"] != "close":
+            pass
+    return begin_ms
+
+
 async def open_chats(base_ws: str, flow: str, count: int, token: str) -> list[Any]:
     import websockets
 
@@ -389,6 +406,7 @@ async def measure(
     name: str, root: int, port: int, flows: tuple[str, str], token: str, args: argparse.Namespace
 ) -> Result:
     base_ws = f"ws://127.0.0.1:{port}"
+    first_begin_ms = await first_begin(base_ws, flows[1], token)
     # Warm-up: one short turn (process start, first activation) outside the measurement.
     warm = await open_chats(base_ws, flows[1], 2, token)
     for ws in warm:
@@ -424,6 +442,7 @@ async def measure(
         mem,
         idle,
         stats.errors,
+        first_begin_ms,
     )
 
 
@@ -583,6 +602,7 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
             f"{r.errors:>8}"
         )
     for r in results:
+        print(f"  {r.name} first turn after ready: {r.first_begin_ms:.0f} ms to `begin`")
         parts = ", ".join(
             f"{k} {v:.3f}"
             for k, v in sorted(r.cpu_ms_per_token.items(), key=lambda kv: -kv[1])

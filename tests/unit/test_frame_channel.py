@@ -170,3 +170,11 @@ async def test_frames_are_serialized_once_in_the_log_and_trimmed_with_it() -> No
         assert json.loads(relayed.text) == frame  # the text is the frame, every key, its seq
         assert (relayed.type, relayed.category) == ("stream", "processing")
     assert [w.seq for w in log.read_wire_after(4)] == [5]
+
+
+async def test_warm_up_runs_one_flow_once_per_host(host: SessionHost) -> None:
+    assert await host.warm_up() == 0
+    first = host._warm
+    assert first is not None and first.done() and first.exception() is None
+    assert await host.warm_up() == 0
+    assert host._warm is first  # not run again
