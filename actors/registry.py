@@ -392,9 +392,9 @@ class Runtime:
             host = await self._live_host(key)
             if host is None:
                 return HostChannel(_no_poll, _no_watch, 0.0, dedicated=True).closed_sub(key)
-            channel = self._channels[label] = self._channel(host, name is not None)
             if name is not None:
                 self._prune_channels()
+            channel = self._channels[label] = self._channel(host, name is not None)
         return channel.subscribe(key, user_id, after_seq)
 
     def _channel(self, host: Any, dedicated: bool) -> HostChannel:
