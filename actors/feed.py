@@ -82,7 +82,8 @@ class ChannelFeed:
             self.forget(key)
 
     def gone(self, key: SessionKey) -> None:
-        """`key`'s session was passivated or dropped: the next poll says so."""
+        """`key`'s session was passivated, dropped or activated again: the next poll looks
+        (`live=False`, or it follows the new incarnation)."""
         if key in self.entries:
             self._mark(key)
 
@@ -94,14 +95,34 @@ class ChannelFeed:
             entry = self.entries.get(key)
             if entry is None:
                 continue
-            if live(key) is not entry.session:
-                self.forget(key)
-                out.batches[key] = FrameBatch([], live=False)
+            current = live(key)
+            if current is not entry.session and not self._rebind(key, entry, current, out):
                 continue
             log = entry.session.frames
             frames = log.read_wire_after(entry.cursor)
             if frames:
                 out.batches[key] = FrameBatch(frames, live=True, oldest_seq=log.oldest_seq)
+
+    def _rebind(
+        self, key: SessionKey, entry: _Entry, current: SessionActor | None, out: ChannelBatch
+    ) -> bool:
+        """`key`'s session was replaced (passivated, then activated again): follow the new one
+        if the user may still watch it (its seqs continue above the old ones: the pump sees a
+        gap, as a pull did); else the chat leaves the channel (`live=False` / refused)."""
+        if current is None:
+            self.forget(key)
+            out.batches[key] = FrameBatch([], live=False)
+            return False
+        try:
+            current.check_viewer(entry.user_id)
+        except Forbidden as exc:
+            self.forget(key)
+            out.refused[key] = exc.message
+            return False
+        entry.session.frames.remove_listener(entry.listener)
+        current.frames.add_listener(entry.listener)
+        entry.session = current
+        return True
 
     def _listener(self, key: SessionKey) -> Callable[[], None]:
         return lambda: self._mark(key)

@@ -92,6 +92,7 @@ class SessionHost:
             session = SessionActor(key, self._storage, self._config, self._archiver, self._apps)
             await session.activate()
             self._sessions[key] = session
+            self._notify_changed([key])  # a channel still holding the old incarnation follows it
             return session
         finally:
             self._activating.pop(key, None)
@@ -221,7 +222,7 @@ class SessionHost:
             feed.watch(key, user_id, cursor, self._sessions.get(key), out)
         return out
 
-    def _notify_gone(self, keys: list[SessionKey]) -> None:
+    def _notify_changed(self, keys: list[SessionKey]) -> None:
         for feed in self._feeds.values():
             for key in keys:
                 feed.gone(key)
@@ -252,7 +253,7 @@ class SessionHost:
         if session is None:
             return False
         session.cancel()
-        self._notify_gone([key])
+        self._notify_changed([key])
         self._emptied()
         return True
 
@@ -278,7 +279,7 @@ class SessionHost:
         for key in idle:
             del self._sessions[key]
         if idle:
-            self._notify_gone(idle)
+            self._notify_changed(idle)
             self._emptied()
         return len(idle)
 

@@ -178,3 +178,19 @@ async def test_warm_up_runs_one_flow_once_per_host(host: SessionHost) -> None:
     assert first is not None and first.done() and first.exception() is None
     assert await host.warm_up() == 0
     assert host._warm is first  # not run again
+
+
+async def test_a_chat_activated_again_keeps_flowing_through_its_subscription(
+    host: SessionHost,
+) -> None:
+    channel = channel_to(Target(host))
+    key = SessionKey(FLOW, "comes-back")
+    point = await host.watch(key, ALICE)
+    sub = channel.subscribe(key, ALICE, point.newest_seq)
+    await asyncio.sleep(0.05)
+    # Passivated and activated again before the channel's poll looks (no `gone` mark).
+    del host._sessions[key]
+    await host.watch(key, ALICE)
+    first = await host.start_turn(key, ask("again"))
+    frames = await until_close(sub)
+    assert frames[0]["seq"] == first and frames[-2]["message"].startswith("echo(0): again")
