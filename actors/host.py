@@ -194,10 +194,14 @@ class SessionHost:
         for key, cursor in cursors.items():
             feed.cursor(key, cursor)
         deadline = loop.time() + min(timeout_s, self._config.pull_timeout_s)
+        linger_s = self._config.channel_linger_ms / 1000
         while True:
             feed.collect(self._sessions.get, out)
             remaining = deadline - loop.time()
             if out.batches or out.refused or remaining <= 0:
+                if linger_s > 0 and out.batches and not out.refused:
+                    await asyncio.sleep(linger_s)  # let more frames join this answer
+                    feed.collect(self._sessions.get, out)
                 return out
             feed.changed.clear()
             try:
