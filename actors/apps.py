@@ -193,11 +193,38 @@ class AppLoader:
         self._providers = providers
         self._max_apps = max_apps
         self._built: OrderedDict[tuple[str, str], LoadedApp] = OrderedDict()
+        # Revision reads by app: the one running, and the one the next checks share.
+        self._reads: dict[str, asyncio.Task[str]] = {}
+        self._next_reads: dict[str, asyncio.Task[str]] = {}
 
     async def revision(self, kind: AppKind, app_id: str) -> str:
-        """The app's current revision (a cheap check before each turn); raises when it is gone."""
-        record = await _read(self._storage, kind, app_id)
-        return await _current_revision(self._storage, record)
+        """The app's current revision (a check before each turn); raises when it is gone.
+
+        Checks of one app that arrive while a read of it runs share the *next* read, which
+        starts once that one ends: every check still reads storage after it was called (a turn
+        sees any change committed before it began), but an app that many turns start at once
+        costs at most two reads in flight, not one per turn (issue 9)."""
+        key = f"{kind}:{app_id}"
+        queued = self._next_reads.get(key)
+        if queued is None:
+            queued = asyncio.get_running_loop().create_task(self._read_after(key, kind, app_id))
+            self._next_reads[key] = queued
+        return await asyncio.shield(queued)
+
+    async def _read_after(self, key: str, kind: AppKind, app_id: str) -> str:
+        running = self._reads.get(key)
+        if running is not None:
+            await asyncio.wait([running])  # its outcome is its own callers'
+        self._next_reads.pop(key, None)
+        task = asyncio.current_task()
+        assert task is not None
+        self._reads[key] = task
+        try:
+            record = await _read(self._storage, kind, app_id)
+            return await _current_revision(self._storage, record)
+        finally:
+            if self._reads.get(key) is task:
+                del self._reads[key]
 
     async def load(self, kind: AppKind, app_id: str) -> LoadedApp:
         """The built app at its current revision. Raises FlowDeleted/AssistantDeleted,

@@ -147,6 +147,10 @@ class SessionConfig(BaseModel):
     host_call_timeout_s: float = Field(default=30.0, ge=0)
     storage_call_timeout_s: float = Field(default=8.0, ge=0)
 
+    # Streaming (issue 9): a frame-channel poll that found frames waits this long for more
+    # before it answers, so one Ray call carries more frames under load (0 = answer at once).
+    channel_linger_ms: float = Field(default=5.0, ge=0, le=1000)
+
 
 class RuntimeConfig(BaseModel):
     """Everything the ingress and actors need; built once from settings."""

@@ -2,23 +2,70 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Literal
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
 
 FrameType = Literal[
     "begin", "start", "stream", "end", "end_cover", "close", "error", "info", "file", "over"
 ]
 Frame = dict[str, Any]
+RelayFrame: TypeAlias = "Frame | WireFrame"
 
 
 @dataclass(frozen=True, slots=True)
 class FrameBatch:
     """What one pull returns: frames in seq order, whether the session is still live, and the
-    oldest seq it still holds (a resume from before it has a gap)."""
+    oldest seq it still holds (a resume from before it has a gap). A frame channel's batches
+    hold `WireFrame`s (serialized once in the host), a per-chat pull's hold dicts."""
 
-    frames: list[Frame]
+    frames: Sequence[RelayFrame]
     live: bool
     oldest_seq: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class WireFrame:
+    """A frame serialized once, where it was made (the host's frame log): `text` is what the
+    ingress writes to the socket as is; `seq`, `type` and `category` are what relaying reads.
+    Reads like a `Frame` (`wire["seq"]`); other keys parse the text (tests, not the hot path)."""
+
+    seq: int
+    type: str
+    category: str
+    text: str
+
+    def __getitem__(self, name: str) -> Any:
+        if name == "seq":
+            return self.seq
+        if name == "type":
+            return self.type
+        if name == "category":
+            return self.category
+        return json.loads(self.text)[name]
+
+    def as_frame(self) -> Frame:
+        """The frame as a dict (parses the text)."""
+        frame: Frame = json.loads(self.text)
+        return frame
+
+
+def frame_text(frame: Frame) -> str:
+    """The one JSON text of a frame on the wire."""
+    return json.dumps(frame, ensure_ascii=False, default=str)
+
+
+@dataclass(slots=True)
+class ChannelBatch:
+    """What one frame-channel call returns: `known` is False when the host does not know the
+    channel (it restarted, or forgot a channel nobody polled): the replica then sends its whole
+    watch list again. `batches` holds news by chat (frames, or `live=False` when the session is
+    gone); `refused` the chats the caller may not watch (Forbidden), by chat, with the reason."""
+
+    known: bool = True
+    batches: dict[Any, FrameBatch] = field(default_factory=dict)
+    refused: dict[Any, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,11 +5,11 @@ yet."""
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 from collections import deque
 from collections.abc import Callable
 
-from actors.events import Frame
+from actors.events import Frame, WireFrame, frame_text
 
 
 class FrameLog:
@@ -31,6 +31,7 @@ class FrameLog:
         max_bytes: int = 0,
     ) -> None:
         self._frames: deque[Frame] = deque()
+        self._wire: deque[WireFrame] = deque()
         self._sizes: deque[int] = deque()
         self._bytes = 0
         self._max_frames = max_frames
@@ -40,6 +41,16 @@ class FrameLog:
         self._on_trim = on_trim
         self._turn_starts: deque[int] = deque()
         self._changed = asyncio.Event()
+        self._listeners: list[Callable[[], None]] = []
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every append (a frame channel marks the chat dirty)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[], None]) -> None:
+        """Stop calling `listener` (no error when it is not registered)."""
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
 
     @property
     def last_seq(self) -> int:
@@ -68,10 +79,14 @@ class FrameLog:
         self._next_seq += 1
         frame["seq"] = seq
         self._frames.append(frame)
-        size = _size_of(frame) if self._max_bytes else 0
+        text = frame_text(frame)  # serialized once, here; relayed as this text
+        self._wire.append(WireFrame(seq, frame["type"], frame["category"], text))
+        size = len(text.encode("utf-8", "replace")) if self._max_bytes else 0
         self._sizes.append(size)
         self._bytes += size
         self._changed.set()
+        for listener in self._listeners:
+            listener()
         if self._on_append is not None:
             self._on_append(frame)
         self._trim_to_bounds()
@@ -98,6 +113,7 @@ class FrameLog:
 
     def _drop_oldest(self) -> None:
         self._frames.popleft()
+        self._wire.popleft()
         self._bytes -= self._sizes.popleft()
 
     def read_after(self, after_seq: int) -> list[Frame]:
@@ -106,6 +122,13 @@ class FrameLog:
             return []
         start = max(0, after_seq + 1 - self.oldest_seq)
         return [self._frames[i] for i in range(start, len(self._frames))]
+
+    def read_wire_after(self, after_seq: int) -> list[WireFrame]:
+        """Like `read_after`, as serialized frames (what a frame channel relays)."""
+        if not self._wire or after_seq >= self.last_seq:
+            return []
+        start = max(0, after_seq + 1 - self.oldest_seq)
+        return [self._wire[i] for i in range(start, len(self._wire))]
 
     async def wait_after(self, after_seq: int, timeout_s: float) -> list[Frame]:
         """Like `read_after`, but waits up to `timeout_s` for at least one frame.
@@ -125,7 +148,3 @@ class FrameLog:
                 await asyncio.wait_for(self._changed.wait(), remaining)
             except TimeoutError:
                 return []
-
-
-def _size_of(frame: Frame) -> int:
-    return len(json.dumps(frame, ensure_ascii=False, default=str).encode("utf-8", "replace"))

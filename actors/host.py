@@ -14,12 +14,28 @@ from actors.apps import AppLoader
 from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
 from actors.errors import DuplicateAsk, Forbidden, RateLimited
-from actors.events import FrameBatch, WatchPoint
+from actors.events import ChannelBatch, FrameBatch, WatchPoint
+from actors.feed import ChannelFeed
+from actors.flows import compile_flow
 from actors.ports import StoragePort
 from actors.session import Ask, SessionActor, SessionKey
 
 # How often a host counts the frames its sessions appended (for the monitor's rates).
 METER_INTERVAL_S = 1.0
+# A flow run once when a host starts (`warm_up`): LangChain sets up its callback and tracing
+# machinery (and imports its lazy modules) at the first run, ~1 s that the first chat paid.
+WARM_UP_GRAPH = {
+    "nodes": [
+        {"id": "in", "type": "Input", "params": {"key": "input"}},
+        {
+            "id": "model",
+            "type": "ChatModel",
+            "params": {"provider": "demo", "model": "echo", "tokens_per_second": 0},
+        },
+        {"id": "out", "type": "Output"},
+    ],
+    "edges": [{"source": "in", "target": "model"}, {"source": "model", "target": "out"}],
+}
 
 
 class SessionHost:
@@ -45,6 +61,8 @@ class SessionHost:
         self._sweeper: asyncio.Task[None] | None = None
         self._meter = ActivityMeter()
         self._metering: asyncio.Task[None] | None = None
+        self._feeds: dict[str, ChannelFeed] = {}
+        self._warm: asyncio.Task[None] | None = None
 
     async def _session(self, key: SessionKey, user_id: int) -> SessionActor:
         self._start_sweeper()
@@ -79,6 +97,7 @@ class SessionHost:
             session = SessionActor(key, self._storage, self._config, self._archiver, self._apps)
             await session.activate()
             self._sessions[key] = session
+            self._notify_changed([key])  # a channel still holding the old incarnation follows it
             return session
         finally:
             self._activating.pop(key, None)
@@ -146,6 +165,92 @@ class SessionHost:
         frames = await session.frames.wait_after(after_seq, wait_s)
         return FrameBatch(frames, live=True, oldest_seq=session.frames.oldest_seq)
 
+    async def pull_channel(
+        self,
+        channel_id: str,
+        watch: dict[SessionKey, tuple[int, int]] | None,
+        cursors: dict[SessionKey, int],
+        remove: list[SessionKey],
+        timeout_s: float,
+    ) -> ChannelBatch:
+        """One long-poll of a frame channel: news of every chat the channel watches.
+
+        `watch` (user_id, cursor by chat) not None resets the channel to exactly those chats
+        (a replica's first poll, or after a failed one); `cursors` moves cursors, `remove`
+        forgets chats. Returns as soon as any watched chat has frames after its cursor or its
+        session is gone, else after `timeout_s` (capped by `pull_timeout_s`) with nothing.
+        `known=False` when the channel is unknown and no `watch` was sent. Concurrent-safe
+        with `watch_channel` (it wakes a waiting poll); one poll per channel at a time."""
+        self._start_sweeper()
+        loop = asyncio.get_running_loop()
+        out = ChannelBatch()
+        feed = self._feeds.get(channel_id)
+        if watch is not None:
+            if feed is not None:
+                feed.forget_all()
+            feed = self._feeds[channel_id] = ChannelFeed(loop.time())
+            for key, (user_id, cursor) in watch.items():
+                feed.watch(key, user_id, cursor, self._sessions.get(key), out)
+        elif feed is None:
+            return ChannelBatch(known=False)
+        feed.last_poll = loop.time()
+        for key in remove:
+            feed.forget(key)
+        for key, cursor in cursors.items():
+            feed.cursor(key, cursor)
+        deadline = loop.time() + min(timeout_s, self._config.pull_timeout_s)
+        linger_s = self._config.channel_linger_ms / 1000
+        while True:
+            feed.collect(self._sessions.get, out)
+            remaining = deadline - loop.time()
+            if out.batches or out.refused or remaining <= 0:
+                if linger_s > 0 and out.batches and not out.refused:
+                    await asyncio.sleep(linger_s)  # let more frames join this answer
+                    feed.collect(self._sessions.get, out)
+                return out
+            feed.changed.clear()
+            try:
+                await asyncio.wait_for(feed.changed.wait(), remaining)
+            except TimeoutError:
+                return out
+            finally:
+                feed.last_poll = loop.time()
+
+    async def watch_channel(
+        self, channel_id: str, watch: dict[SessionKey, tuple[int, int]]
+    ) -> ChannelBatch:
+        """Add chats to a channel (user_id, cursor by chat) without waiting: the channel's
+        waiting poll wakes and carries their frames. Answers at once the chats that are not
+        live (`live=False`) or not the user's (`refused`); `known=False` for an unknown
+        channel (the replica's next poll resets it with everything)."""
+        feed = self._feeds.get(channel_id)
+        if feed is None:
+            return ChannelBatch(known=False)
+        out = ChannelBatch()
+        for key, (user_id, cursor) in watch.items():
+            feed.watch(key, user_id, cursor, self._sessions.get(key), out)
+        return out
+
+    def _notify_changed(self, keys: list[SessionKey]) -> None:
+        for feed in self._feeds.values():
+            for key in keys:
+                feed.gone(key)
+
+    def _expire_feeds(self) -> None:
+        """Forget channels nobody polled for a while (their replica is gone)."""
+        cutoff = asyncio.get_running_loop().time() - 4 * self._config.pull_timeout_s - 30
+        for channel_id in [c for c, f in self._feeds.items() if f.last_poll < cutoff]:
+            self._feeds.pop(channel_id).forget_all()
+
+    async def warm_up(self) -> int:
+        """Run a tiny demo flow once per process (later calls wait for that one run), so the
+        first real turn does not pay LangChain's first-run setup; returns `live_sessions`.
+        Concurrent-safe; a failure is logged by the caller's error and retried next call."""
+        if self._warm is None or (self._warm.done() and self._warm.exception() is not None):
+            self._warm = asyncio.get_running_loop().create_task(_run_warm_up_flow())
+        await asyncio.shield(self._warm)
+        return len(self._sessions)
+
     async def live_sessions(self) -> int:
         """How many sessions this host holds."""
         return len(self._sessions)
@@ -185,6 +290,7 @@ class SessionHost:
         if session is None:
             return False
         session.cancel()
+        self._notify_changed([key])
         self._emptied()
         return True
 
@@ -212,6 +318,7 @@ class SessionHost:
         while True:
             await asyncio.sleep(interval)
             self.passivate_idle()
+            self._expire_feeds()
 
     def passivate_idle(self) -> int:
         """Forget sessions idle longer than the timeout; returns how many were passivated."""
@@ -220,5 +327,12 @@ class SessionHost:
         for key in idle:
             del self._sessions[key]
         if idle:
+            self._notify_changed(idle)
             self._emptied()
         return len(idle)
+
+
+async def _run_warm_up_flow() -> None:
+    flow = await asyncio.to_thread(compile_flow, WARM_UP_GRAPH)
+    async for _chunk in flow.runnable.astream(flow.prompt_inputs("warm up", [], {})):
+        pass

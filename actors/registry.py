@@ -14,9 +14,10 @@ import ray
 
 from actors.activity import HostSummary
 from actors.archiver import FrameArchiver
+from actors.channel import HostChannel, Subscription, Watch
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError, RateLimited, RaychatError
-from actors.events import Frame, FrameBatch, WatchPoint
+from actors.events import ChannelBatch, Frame, FrameBatch, WatchPoint
 from actors.host import SessionHost
 from actors.placement import profile_of, ray_options
 from actors.session import Ask, SessionKey
@@ -85,6 +86,9 @@ def storage_actor(config: StorageConfig, namespace: str) -> Any:
             max_restarts=-1,
             max_concurrency=10_000,
             num_cpus=0,
+            # No Ray task events for its calls (docs/benchmarks.md, issue 9): each call's events
+            # cost the caller CPU and the GCS ~2 KB it keeps, per call, up to 100k calls.
+            enable_task_events=False,
         )
         .remote(config)
     )
@@ -112,6 +116,7 @@ def _host(
             # from storage there) instead of failing, a bounded number of times.
             max_task_retries=HOST_TASK_RETRIES,
             max_concurrency=config.host_max_concurrency,
+            enable_task_events=False,  # as for the storage actor
             **resources,
         )
         .remote(config, storage, dedicated, redis_url)
@@ -217,6 +222,8 @@ class Runtime:
         # Dedicated hosts this replica has seen start (LRU by actor name).
         self._dedicated: OrderedDict[str, Any] = OrderedDict()
         self._dashboard_url: str | None = None
+        # One frame channel per session host this replica relays frames from.
+        self._channels: dict[str, HostChannel] = {}
 
     async def host_for(self, key: SessionKey) -> Any:
         """The host of `key`: a shared session host, or the chat's dedicated actor (found or
@@ -315,6 +322,16 @@ class Runtime:
         indexes = range(self.config.sessions.hosts)
         counts = await asyncio.gather(*(self._live_in(i) for i in indexes))
         return dict(zip(indexes, counts, strict=True))
+
+    async def warm_hosts(self) -> None:
+        """Create every shared session host (if missing) and wait until each has started and run
+        its warm-up flow (`SessionHost.warm_up`), so the first chat pays for neither. Raises
+        ChatServiceError (a host did not answer within `host_call_timeout_s`). Concurrent-safe
+        (creation is get-if-exists)."""
+        handles = [
+            await asyncio.to_thread(self._shared_host, i) for i in range(self.config.sessions.hosts)
+        ]
+        await asyncio.gather(*(call_actor(h.warm_up.remote(), self._timeout()) for h in handles))
 
     async def _live_in(self, index: int) -> int:
         handle: Any = self._hosts.get(index)
@@ -420,6 +437,55 @@ class Runtime:
             log.warning("frame archive unavailable: %s", exc)
             return []
 
+    async def subscribe(self, key: SessionKey, user_id: int, after_seq: int) -> Subscription:
+        """Relay `key`'s frames after `after_seq` through the replica's one frame channel to the
+        chat's host (never creates a dedicated host: one that is gone ends the subscription
+        with `live=False`). Ownership is checked on the host when the chat joins the channel."""
+        name = dedicated_name(key) if key.dedicated is not None else None
+        label = name or f"{HOST_PREFIX}-{host_index(key, self.config.sessions.hosts)}"
+        channel = self._channels.get(label)
+        if channel is None or channel.closed:
+            host = await self._live_host(key)
+            if host is None:
+                return HostChannel(_no_poll, _no_watch, 0.0, dedicated=True).closed_sub(key)
+            if name is not None:
+                self._prune_channels()
+            channel = self._channels[label] = self._channel(host, name is not None)
+        return channel.subscribe(key, user_id, after_seq)
+
+    def _channel(self, host: Any, dedicated: bool) -> HostChannel:
+        wait_s = self.config.sessions.pull_timeout_s
+
+        async def poll(
+            channel_id: str,
+            watch: Watch | None,
+            cursors: dict[SessionKey, int],
+            remove: list[SessionKey],
+            timeout_s: float,
+        ) -> ChannelBatch:
+            ref = host.pull_channel.remote(channel_id, watch, cursors, remove, timeout_s)
+            return await call_actor(ref, self._timeout(wait_s))  # type: ignore[no-any-return]
+
+        async def watch(channel_id: str, chats: Watch) -> ChannelBatch:
+            ref = host.watch_channel.remote(channel_id, chats)
+            return await call_actor(ref, self._timeout())  # type: ignore[no-any-return]
+
+        most = self.config.sessions.frame_log_max_frames
+        return HostChannel(poll, watch, wait_s, max_pending_frames=most, dedicated=dedicated)
+
+    def _prune_channels(self) -> None:
+        """Forget closed or empty channels of dedicated hosts (those come and go)."""
+        for label in [
+            k
+            for k, c in self._channels.items()
+            if k.startswith(DEDICATED_PREFIX) and (c.closed or c.chats == 0)
+        ]:
+            del self._channels[label]
+
+    def channel_polls(self) -> int:
+        """Frame-channel polls this replica has made (Ray calls for relaying frames)."""
+        return sum(c.polls for c in self._channels.values())
+
     async def pull(
         self, key: SessionKey, user_id: int, after_seq: int, timeout_s: float
     ) -> FrameBatch:
@@ -438,6 +504,14 @@ def _dashboard_address() -> str | None:
         ray_constants.DASHBOARD_ADDRESS, namespace=ray_constants.KV_NAMESPACE_DASHBOARD
     )
     return value.decode() if isinstance(value, bytes) and value else None
+
+
+async def _no_poll(*_args: Any) -> ChannelBatch:
+    return ChannelBatch(known=False)
+
+
+async def _no_watch(*_args: Any) -> ChannelBatch:
+    return ChannelBatch(known=False)
 
 
 async def _resolved(ref: Any) -> Any:

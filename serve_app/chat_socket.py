@@ -7,10 +7,9 @@ per chat it watches. Everything durable lives in the session actors and storage.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,8 +18,9 @@ from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
 from actors.apps import AppKind
+from actors.channel import Subscription
 from actors.errors import ChatServiceError, InvalidInput, RaychatError
-from actors.events import Frame, make_frame
+from actors.events import Frame, RelayFrame, WireFrame, frame_text, make_frame
 from actors.placement import ProfileName, placement_of
 from actors.registry import Runtime
 from actors.session import Ask, SessionKey
@@ -291,12 +291,20 @@ class ChatSocket:
         self._watched.start(key, lambda: self._pump(key, after_seq))
 
     async def _pump(self, key: SessionKey, after_seq: int) -> None:
-        """Relay the chat's frames after `after_seq` until the session is no longer live."""
-        timeout_s = self._runtime.config.sessions.pull_timeout_s
+        """Relay the chat's frames after `after_seq` until the session is no longer live. The
+        frames come through the replica's frame channel to the chat's host (one long-poll per
+        host for all chats, see actors/channel.py)."""
+        sub = await self._runtime.subscribe(key, self._user.user_id, after_seq)
+        try:
+            await self._relay(key, sub, after_seq)
+        finally:
+            sub.close()
+
+    async def _relay(self, key: SessionKey, sub: Subscription, after_seq: int) -> None:
         failures, in_turn = 0, False
         while failures <= PUMP_RETRIES:
             try:
-                batch = await self._runtime.pull(key, self._user.user_id, after_seq, timeout_s)
+                batch = await sub.next()
             except ChatServiceError as exc:
                 failures += 1
                 if in_turn:  # the host died mid-turn: end the turn for this client
@@ -367,19 +375,21 @@ class ChatSocket:
             user_id=self._user.user_id,
         )
 
-    async def _send(self, frames: list[Frame]) -> None:
+    async def _send(self, frames: Sequence[RelayFrame]) -> None:
         async with self._send_lock:
             if self._ws.application_state is not WebSocketState.CONNECTED:
                 return
             self._last_activity = asyncio.get_running_loop().time()
             try:
                 for frame in frames:
-                    await self._ws.send_text(json.dumps(frame, ensure_ascii=False))
+                    # A channel's frames are already text (serialized once, in the host).
+                    text = frame.text if isinstance(frame, WireFrame) else frame_text(frame)
+                    await self._ws.send_text(text)
             except (RuntimeError, OSError):  # the client went away mid-send
                 log.debug("send to a closed socket dropped", exc_info=True)
 
 
-def _still_in_turn(frames: list[Frame], in_turn: bool) -> bool:
+def _still_in_turn(frames: Sequence[RelayFrame], in_turn: bool) -> bool:
     for frame in frames:
         if frame["type"] == "begin":
             in_turn = True

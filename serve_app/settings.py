@@ -52,6 +52,8 @@ class ApiConfig(BaseModel):
     password_hash_queue: int = Field(default=32, ge=0)
     # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
     max_body_bytes: int = Field(default=1 << 20, ge=0)
+    # Streaming (issue 9): per-message deflate of WebSocket frames (docs/benchmarks.md).
+    ws_deflate: bool = False
 
 
 class Settings(BaseSettings):
@@ -152,6 +154,10 @@ class Settings(BaseSettings):
     db_pool_timeout_s: float = Field(default=3.0, ge=0)
     flow_max_nodes: int = Field(default=1_000, ge=0)
     flow_max_edges: int = Field(default=5_000, ge=0)
+    # Streaming (issue 9): per-message deflate of WebSocket frames, frame-channel linger
+    # (docs/benchmarks.md).
+    ws_deflate: bool = False
+    channel_linger_ms: float = Field(default=5.0, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
@@ -207,6 +213,7 @@ class Settings(BaseSettings):
                 frame_log_max_bytes=self.frame_log_max_bytes,
                 host_call_timeout_s=self.host_call_timeout_s,
                 storage_call_timeout_s=self.storage_call_timeout_s,
+                channel_linger_ms=self.channel_linger_ms,
             ),
             jwt_secret=self.jwt_secret,
             redis_url=self.redis_url,
@@ -244,6 +251,7 @@ class Settings(BaseSettings):
             password_hash_workers=self.password_hash_workers,
             password_hash_queue=self.password_hash_queue,
             max_body_bytes=self.max_body_bytes,
+            ws_deflate=self.ws_deflate,
         )
 
 

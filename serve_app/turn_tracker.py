@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from actors.apps import AppKind
-from actors.events import Frame
+from actors.events import RelayFrame
 from actors.session import SessionKey
 from serve_app import metrics
 from serve_app.limits import TurnLease
@@ -61,7 +61,7 @@ class TurnTracker:
         if turns:
             turns[0].stop_requested = True
 
-    async def observe(self, key: SessionKey, frames: list[Frame]) -> None:
+    async def observe(self, key: SessionKey, frames: Sequence[RelayFrame]) -> None:
         """Account the frames relayed for `key`; ends tracked turns at their `close`."""
         turns = self._turns.get(key)
         if not turns:

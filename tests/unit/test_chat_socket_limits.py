@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.websockets import WebSocketState
 
+from actors.channel import HostChannel, Subscription
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.events import Frame
 from actors.host import SessionHost
@@ -69,6 +70,14 @@ class HostRuntime:
     async def watch(self, key: SessionKey, user_id: int) -> Any:
         self.watched.append(key)
         return await self.host.watch(key, user_id)
+
+    channel: HostChannel | None = None
+
+    async def subscribe(self, key: SessionKey, user_id: int, after_seq: int) -> Subscription:
+        if self.channel is None:  # one frame channel to the one host, as a replica has
+            timeout_s = self.config.sessions.pull_timeout_s
+            self.channel = HostChannel(self.host.pull_channel, self.host.watch_channel, timeout_s)
+        return self.channel.subscribe(key, user_id, after_seq)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.host, name)

@@ -78,6 +78,9 @@ class FakeRuntime:
     async def live_sessions(self) -> dict[int, int]:
         return {0: 3, 1: 4}
 
+    async def warm_hosts(self) -> None:
+        return None
+
     async def actor_names(self) -> list[str]:
         return ["raychat-storage"]
 
