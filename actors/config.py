@@ -108,7 +108,7 @@ class StorageConfig(BaseModel):
     batch_max_delay_ms: float = Field(default=5.0, ge=0)
     queue_max_ops: int = Field(default=10_000, ge=1)
     create_schema: bool = True
-    # Timeouts (issue 8, helper D); 0 turns one off. A statement the database does not finish
+    # Timeouts; 0 turns one off. A statement the database does not finish
     # in time, a connection not free in time, a storage-actor call not answered in time: each
     # ends as StorageUnavailable (503 on REST), never as an endless wait.
     statement_timeout_s: float = Field(default=5.0, ge=0)
@@ -137,12 +137,7 @@ class SessionConfig(BaseModel):
     frame_log_max_frames: int = Field(default=20_000, ge=0)
     frame_log_max_bytes: int = Field(default=8 << 20, ge=0)
 
-    @field_validator("providers")
-    @classmethod
-    def _provider_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
-        return check_provider_names(providers)
-
-    # Timeouts (issue 8, helper D); 0 turns one off. Host calls get `host_call_timeout_s` (a
+    # Timeouts; 0 turns one off. Host calls get `host_call_timeout_s` (a
     # pull: its long-poll plus that); a host's own calls to storage get `storage_call_timeout_s`.
     host_call_timeout_s: float = Field(default=30.0, ge=0)
     storage_call_timeout_s: float = Field(default=8.0, ge=0)
@@ -150,6 +145,11 @@ class SessionConfig(BaseModel):
     # Streaming (issue 9): a frame-channel poll that found frames waits this long for more
     # before it answers, so one Ray call carries more frames under load (0 = answer at once).
     channel_linger_ms: float = Field(default=5.0, ge=0, le=1000)
+
+    @field_validator("providers")
+    @classmethod
+    def _provider_names(cls, providers: dict[str, ProviderConfig]) -> dict[str, ProviderConfig]:
+        return check_provider_names(providers)
 
 
 class RuntimeConfig(BaseModel):
@@ -181,11 +181,11 @@ class RuntimeConfig(BaseModel):
     ws_max_chats: int = Field(default=32, ge=0)
     ws_frames_per_second: float = Field(default=20.0, ge=0)
 
+    # Graph size bounds checked when a flow is saved; 0 = no bound.
+    flow_max_nodes: int = Field(default=1_000, ge=0)
+    flow_max_edges: int = Field(default=5_000, ge=0)
+
     @field_validator("placements")
     @classmethod
     def _profile_names(cls, placements: dict[str, PlacementProfile]) -> dict[str, PlacementProfile]:
         return check_profile_names(placements)
-
-    # Edges (issue 8, helper D): graph size bounds checked when a flow is saved; 0 = no bound.
-    flow_max_nodes: int = Field(default=1_000, ge=0)
-    flow_max_edges: int = Field(default=5_000, ge=0)

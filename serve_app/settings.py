@@ -50,7 +50,7 @@ class ApiConfig(BaseModel):
     allowed_origins: tuple[str, ...] = ()
     password_hash_workers: int = Field(default=2, ge=1)
     password_hash_queue: int = Field(default=32, ge=0)
-    # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
+    # Edges and timeouts; 0 turns a limit off.
     max_body_bytes: int = Field(default=1 << 20, ge=0)
     # Streaming (issue 9): per-message deflate of WebSocket frames (docs/benchmarks.md).
     ws_deflate: bool = False
@@ -139,14 +139,14 @@ class Settings(BaseSettings):
             return tuple(str(item).strip().rstrip("/") for item in items if str(item).strip())
         return value
 
-    # Issue 8, chat ownership and socket/session limits (helper C); 0 turns each off.
+    # Chat ownership and socket/session limits; 0 turns each off.
     ws_max_chats: int = Field(default=32, ge=0)
     rate_frames_per_second: float = Field(default=20.0, ge=0)
     max_sessions_per_user: int = Field(default=100, ge=0)
     turn_timeout_s: float = Field(default=300.0, ge=0)
     frame_log_max_frames: int = Field(default=20_000, ge=0)
     frame_log_max_bytes: int = Field(default=8 << 20, ge=0)
-    # Edges and timeouts (issue 8, helper D). 0 turns a limit off.
+    # Edges and timeouts; 0 turns a limit off.
     max_body_bytes: int = Field(default=1 << 20, ge=0)
     storage_call_timeout_s: float = Field(default=8.0, ge=0)
     host_call_timeout_s: float = Field(default=30.0, ge=0)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from actors.errors import Conflict, Unauthorized
+from actors.errors import Conflict, RaychatError, Unauthorized
 from serve_app.auth import COOKIE_NAME
 from serve_app.deps import ApiConfigDep, CurrentUser, LimiterDep, RuntimeDep
+from serve_app.limits import RateLimiter
 from serve_app.passwords import PasswordHashing
 from serve_app.schemas.envelope import (
     CONFLICT,
@@ -45,6 +48,22 @@ def get_passwords(request: Request) -> PasswordHashing:
 PasswordsDep = Annotated[PasswordHashing, Depends(get_passwords)]
 
 
+@asynccontextmanager
+async def _attempt(
+    limiter: RateLimiter, address: str, user_name: str, failure: type[RaychatError]
+) -> AsyncIterator[None]:
+    """One login or registration attempt: counted for `address` and refused (429) when the
+    address or the name's failures are over their limits; a `failure` (wrong password, taken
+    name) counts against the case-folded name."""
+    name = user_name.casefold()
+    await limiter.check_login(address, name)
+    try:
+        yield
+    except failure:
+        await limiter.login_failed(name)
+        raise
+
+
 @router.post("/register", responses={**FORBIDDEN, **CONFLICT, **INVALID, **RATE_LIMITED})
 async def register(
     runtime: RuntimeDep,
@@ -59,13 +78,8 @@ async def register(
     for a taken name, 429 (`Retry-After`) over the attempts of one client address or the
     failures on one user name per minute (`RAYCHAT_RATE_LOGINS_PER_MINUTE`)."""
     check_registration_open(config)
-    name = body.user_name.casefold()
-    await limiter.check_login(client_address(request, config), name)
-    try:
+    async with _attempt(limiter, client_address(request, config), body.user_name, Conflict):
         return ok(await do_register(runtime, config, body, passwords))
-    except Conflict:
-        await limiter.login_failed(name)
-        raise
 
 
 @router.post("/login", responses={**UNAUTHORIZED, **INVALID, **RATE_LIMITED})
@@ -82,13 +96,8 @@ async def login(
     cookie (HttpOnly, SameSite=Lax, Secure in prod). 429 (`Retry-After`) over the attempts of
     one client address or the failures on one user name per minute
     (`RAYCHAT_RATE_LOGINS_PER_MINUTE`): a user's own successful logins never lock them out."""
-    name = body.user_name.casefold()
-    await limiter.check_login(client_address(request, config), name)
-    try:
+    async with _attempt(limiter, client_address(request, config), body.user_name, Unauthorized):
         data = await do_login(runtime, config, body, passwords)
-    except Unauthorized:
-        await limiter.login_failed(name)
-        raise
     response.set_cookie(
         COOKIE_NAME,
         data.access_token,
