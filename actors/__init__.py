@@ -1,9 +1,9 @@
 """Actors: session hosts and sessions, the storage actor, flows and models. Plain classes;
-`actors.registry` is the only module that wraps them with Ray."""
+`actors.ray.registry` is the only module that wraps them with Ray."""
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import RaychatError
-from actors.session import Ask, SessionActor, SessionKey, SessionState
+from actors.sessions.session import Ask, SessionActor, SessionKey, SessionState
 
 __all__ = [
     "Ask",

@@ -24,11 +24,11 @@ import ray
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.config import SessionConfig, StorageConfig
-from actors.host import SessionHost
-from actors.registry import storage_actor
-from actors.session import SessionKey
-from actors.storage_client import RayStorageClient
-from serve_app.demo import DEMO_GRAPH
+from actors.ray.registry import storage_actor
+from actors.ray.storage_client import RayStorageClient
+from actors.sessions.host import SessionHost
+from actors.sessions.session import SessionKey
+from serve_app.cli.demo import DEMO_GRAPH
 from storage.records import FlowRecord
 
 NAMESPACE = "raychat-bench"

@@ -36,11 +36,11 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.config import StorageConfig
-from actors.storage_actor import StorageActor
-from storage.db import make_engine
+from actors.storage_actor.actor import StorageActor
 from storage.migrate import upgrade_to_head
 from storage.records import MessageRecord, SessionRecord
-from storage.tables import Base
+from storage.sql.engine import make_engine
+from storage.sql.tables import Base
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/raychat_test"
 FLOW = "bench-flow"

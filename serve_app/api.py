@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from actors.registry import Runtime
+from actors.ray.registry import Runtime
+from serve_app.auth.passwords import PasswordHashing
 from serve_app.body_limit import BodyLimit
 from serve_app.errors import install_error_handlers
 from serve_app.limits import Limits, build_limiter
-from serve_app.metrics import RequestMetrics
-from serve_app.passwords import PasswordHashing
+from serve_app.observability.metrics import RequestMetrics
 from serve_app.routes import (
     assistants,
     audit,
@@ -27,9 +27,9 @@ from serve_app.routes import (
     sessions,
     stats,
     users,
-    ws,
 )
 from serve_app.settings import ApiConfig
+from serve_app.ws import routes as ws
 
 API_DESCRIPTION = (
     "Chat & session runtime for LLM apps on Ray. REST for apps, sessions and messages, "

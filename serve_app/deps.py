@@ -8,10 +8,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from actors.errors import Forbidden
-from actors.registry import Runtime
-from serve_app.auth import Principal, token_from
+from actors.ray.registry import Runtime
+from serve_app.auth.principals import authenticate
+from serve_app.auth.tokens import Principal, token_from
 from serve_app.limits import RateLimiter, limiter_of
-from serve_app.principals import authenticate
 from serve_app.settings import ApiConfig
 
 

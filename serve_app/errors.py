@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from actors.errors import RaychatError
-from actors.events import Frame, error_message, make_frame
+from actors.frames import Frame, error_message, make_frame
 from serve_app.routes.aliases import BISHENG_STYLE_ERRORS
 
 log = logging.getLogger(__name__)

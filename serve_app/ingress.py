@@ -7,7 +7,7 @@ from ray import serve
 from ray.serve import Deployment
 
 from actors.config import RuntimeConfig
-from actors.registry import Runtime
+from actors.ray.registry import Runtime
 from serve_app.api import build_api
 from serve_app.settings import ApiConfig
 

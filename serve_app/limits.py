@@ -27,7 +27,7 @@ from redis.exceptions import RedisError
 from starlette.datastructures import State
 
 from actors.errors import RateLimited
-from serve_app import metrics
+from serve_app.observability import metrics
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]

@@ -1,6 +1,5 @@
 """Persistence: tables, plain records that cross actor boundaries, and the repository."""
 
-from storage.db import make_engine, to_async_url
 from storage.records import (
     FlowRecord,
     MessageRecord,
@@ -10,6 +9,7 @@ from storage.records import (
     utcnow,
 )
 from storage.repository import Repository, SqlRepository
+from storage.sql.engine import make_engine, to_async_url
 
 __all__ = [
     "FlowRecord",

@@ -20,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.tables import Base
+from storage.sql.tables import Base
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 MIGRATE_HINT = "run `raychat migrate` (with the same RAYCHAT_DATABASE_URL) to upgrade it"

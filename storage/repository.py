@@ -1,5 +1,5 @@
 """The repository: one `Repository` protocol for everything raychat persists, and its SQL
-implementation assembled from one mixin per concern (`sql_*.py`). `storage.memory` is the
+implementation assembled from one mixin per concern (`sql_*.py`). `storage.memory.chats` is the
 in-memory fake; `tests/contract` is the one suite both pass.
 
 Writes of chat rows come in batches from the storage actor (`bulk_write`); every other method is
@@ -38,14 +38,14 @@ from storage.records import (
     SessionRecord,
     UserRecord,
 )
-from storage.sql_apps import SqlApps
-from storage.sql_messages import CONTEXT_CATEGORIES, SqlMessages
-from storage.sql_server_state import SqlServerState
-from storage.sql_sessions import SqlSessions
-from storage.sql_stats import SqlStats
-from storage.sql_users import SqlUsers
-from storage.sql_writes import SqlWrites
-from storage.tables import Base
+from storage.sql.apps import SqlApps
+from storage.sql.messages import CONTEXT_CATEGORIES, SqlMessages
+from storage.sql.server_state import SqlServerState
+from storage.sql.sessions import SqlSessions
+from storage.sql.stats import SqlStats
+from storage.sql.tables import Base
+from storage.sql.users import SqlUsers
+from storage.sql.writes import SqlWrites
 
 __all__ = ["CONTEXT_CATEGORIES", "Repository", "SqlRepository"]
 

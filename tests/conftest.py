@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from actors.config import StorageConfig
-from actors.storage_actor import StorageActor
+from actors.storage_actor.actor import StorageActor
 from storage.records import FlowRecord
 
 ONLINE = 2

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from serve_app.access import access_assistant_by_id
+from serve_app.auth.access import access_assistant_by_id
 from serve_app.deps import CurrentUser, RuntimeDep
 from serve_app.schemas.apps import (
     AssistantCreate,

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import StreamingResponse
 
-from serve_app.access import access_flow_by_id
+from serve_app.auth.access import access_flow_by_id
 from serve_app.deps import CurrentUser, RuntimeDep
 from serve_app.schemas.envelope import OBJECT_ERRORS, UNAUTHORIZED, Envelope, ok
 from serve_app.schemas.text import SafeStr

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from serve_app.access import access_flow_by_id
+from serve_app.auth.access import access_flow_by_id
 from serve_app.deps import CurrentUser, RuntimeDep
 from serve_app.schemas.apps import FlowCreate, FlowPublic, FlowUpdate, FlowVersionPublic
 from serve_app.schemas.envelope import INVALID, OBJECT_ERRORS, UNAUTHORIZED, Envelope, PageOf, ok

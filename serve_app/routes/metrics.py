@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from serve_app.deps import RuntimeDep
-from serve_app.metrics import exposition, refresh_actor_gauges
+from serve_app.observability.metrics import exposition, refresh_actor_gauges
 
 router = APIRouter(tags=["health"])
 

@@ -9,10 +9,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 
 from actors.errors import Conflict, RaychatError, Unauthorized
-from serve_app.auth import COOKIE_NAME
+from serve_app.auth.passwords import PasswordHashing
+from serve_app.auth.tokens import COOKIE_NAME
 from serve_app.deps import ApiConfigDep, CurrentUser, LimiterDep, RuntimeDep
 from serve_app.limits import RateLimiter
-from serve_app.passwords import PasswordHashing
 from serve_app.schemas.envelope import (
     CONFLICT,
     FORBIDDEN,

@@ -11,12 +11,12 @@ from typing import Any
 from langchain_core.tools import BaseTool, StructuredTool
 
 from actors.errors import FlowInvalid, Forbidden, InvalidInput, NotFound
-from actors.models import Providers, check_chat_model
-from actors.registry import Runtime
-from actors.tools import ToolInput, build_tools, knowledge_name
-from serve_app.access import FLOW_OFFLINE, access_assistant_by_id, access_flow_by_id
-from serve_app.audit_log import audit_entry, record_audit
-from serve_app.auth import Principal
+from actors.flows.chat_models import Providers, check_chat_model
+from actors.flows.tools import ToolInput, build_tools, knowledge_name
+from actors.ray.registry import Runtime
+from serve_app.auth.access import FLOW_OFFLINE, access_assistant_by_id, access_flow_by_id
+from serve_app.auth.tokens import Principal
+from serve_app.observability.audit_log import audit_entry, record_audit
 from serve_app.schemas.apps import (
     AssistantCreate,
     AssistantInfoPublic,
@@ -26,7 +26,7 @@ from serve_app.schemas.apps import (
     KnowledgeItem,
     ToolItem,
 )
-from serve_app.services.app_sessions import do_retire_sessions, live_sessions_of_app
+from serve_app.services.live_sessions import do_retire_sessions, live_sessions_of_app
 from storage.chat_records import Page
 from storage.records import AssistantChanges, AssistantRecord, FlowRecord
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from actors.errors import NotFound
-from actors.registry import Runtime
-from serve_app.access import access_chat_by_id
-from serve_app.audit_log import audit_entry, record_audit
-from serve_app.auth import Principal
-from serve_app.services.app_sessions import dedicated_resources, do_drop_sessions, session_key
-from serve_app.telemetry import session_created_event, session_deleted_event
+from actors.ray.registry import Runtime
+from serve_app.auth.access import access_chat_by_id
+from serve_app.auth.tokens import Principal
+from serve_app.observability.audit_log import audit_entry, record_audit
+from serve_app.observability.business_events import session_created_event, session_deleted_event
+from serve_app.services.live_sessions import dedicated_resources, do_drop_sessions, session_key
 from storage.chat_records import ChatListItem, SessionRow
 from storage.records import MessageRow
 

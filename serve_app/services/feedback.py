@@ -4,10 +4,14 @@ the chat's owner gives feedback on its messages."""
 from __future__ import annotations
 
 from actors.errors import NotFound
-from actors.registry import Runtime
-from serve_app.access import access_message_by_id
-from serve_app.auth import Principal
-from serve_app.telemetry import FeedbackOperation, feedback_event, write_telemetry
+from actors.ray.registry import Runtime
+from serve_app.auth.access import access_message_by_id
+from serve_app.auth.tokens import Principal
+from serve_app.observability.business_events import (
+    FeedbackOperation,
+    feedback_event,
+    write_telemetry,
+)
 
 
 async def do_set_liked(runtime: Runtime, user: Principal, message_id: int, liked: int) -> None:

@@ -9,15 +9,15 @@ from typing import Any
 
 from actors.config import RuntimeConfig
 from actors.errors import NotFound
-from actors.flows import GraphLimits, compile_flow
-from actors.models import check_chat_model
-from actors.placement import check_placement, stored_placement
-from actors.registry import Runtime
-from serve_app.access import FLOW_OFFLINE, access_flow_by_id
-from serve_app.audit_log import audit_entry, record_audit
-from serve_app.auth import Principal
+from actors.flows.chat_models import check_chat_model
+from actors.flows.compiler import GraphLimits, compile_flow
+from actors.ray.registry import Runtime
+from actors.sessions.placement import check_placement, stored_placement
+from serve_app.auth.access import FLOW_OFFLINE, access_flow_by_id
+from serve_app.auth.tokens import Principal
+from serve_app.observability.audit_log import audit_entry, record_audit
 from serve_app.schemas.apps import FlowCreate, FlowUpdate
-from serve_app.services.app_sessions import do_retire_sessions, live_sessions_of_app
+from serve_app.services.live_sessions import do_retire_sessions, live_sessions_of_app
 from storage.chat_records import Page
 from storage.records import FlowChanges, FlowRecord
 

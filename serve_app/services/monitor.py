@@ -10,9 +10,9 @@ from collections.abc import Awaitable
 from dataclasses import asdict
 from typing import Any, TypeVar
 
-from actors.activity import BUCKET_S, BUCKETS, Bucket, ErrorSeen, SessionSummary
-from actors.group_commit import FlushStats
-from actors.registry import HostReport, Runtime
+from actors.ray.registry import HostReport, Runtime
+from actors.sessions.activity import BUCKET_S, BUCKETS, Bucket, ErrorSeen, SessionSummary
+from actors.storage_actor.group_commit import FlushStats
 
 T = TypeVar("T")
 # Recent storage flushes shown (the storage actor keeps up to 100).

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, time, timedelta
 
 from actors.errors import InvalidInput
-from actors.registry import Runtime
-from serve_app.auth import Principal
+from actors.ray.registry import Runtime
+from serve_app.auth.tokens import Principal
 from storage.chat_records import (
     AuditRecord,
     ChatStats,

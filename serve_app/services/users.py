@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from actors.errors import Conflict, Forbidden, InvalidInput, Unauthorized
-from actors.registry import Runtime
-from serve_app.audit_log import audit_entry, record_audit
-from serve_app.auth import Principal, issue_token
-from serve_app.passwords import PasswordHashing
-from serve_app.principals import ROLE_CACHE, signing_secret
+from actors.ray.registry import Runtime
+from serve_app.auth.passwords import PasswordHashing
+from serve_app.auth.principals import ROLE_CACHE, signing_secret
+from serve_app.auth.tokens import Principal, issue_token
+from serve_app.observability.audit_log import audit_entry, record_audit
 from serve_app.schemas.users import LoginPublic, UserCreate, UserPublic
 from serve_app.settings import ApiConfig
 

@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.db import make_engine
-from storage.memory import MemoryRepository
+from storage.memory.chats import MemoryRepository
 from storage.migrate import upgrade_to_head
 from storage.records import MessageRecord, SessionRecord
 from storage.repository import Repository, SqlRepository
-from storage.tables import Base
+from storage.sql.engine import make_engine
+from storage.sql.tables import Base
 
 SERVER_URLS = {
     "postgresql": os.environ.get(

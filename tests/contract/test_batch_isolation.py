@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from actors.errors import InvalidInput
-from actors.group_commit import GroupCommitter
-from actors.storage_errors import BAD_VALUE_MESSAGE, to_domain_error
+from actors.storage_actor.errors import BAD_VALUE_MESSAGE, to_domain_error
+from actors.storage_actor.group_commit import GroupCommitter
 from storage.repository import SqlRepository
 from tests.contract.conftest import message, session
 

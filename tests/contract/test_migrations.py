@@ -11,7 +11,6 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection, text
 
-from storage.db import make_engine
 from storage.migrate import (
     SchemaMismatch,
     SchemaState,
@@ -21,7 +20,8 @@ from storage.migrate import (
     schema_status,
 )
 from storage.repository import SqlRepository
-from storage.tables import Base
+from storage.sql.engine import make_engine
+from storage.sql.tables import Base
 
 
 def _differences(conn: Connection) -> list[Any]:
@@ -74,7 +74,7 @@ def test_an_older_revision_asks_for_raychat_migrate() -> None:
 
 
 def test_raychat_migrate_brings_a_database_to_head(tmp_path: Path) -> None:
-    from serve_app.cli import main
+    from serve_app.cli.main import main
 
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["migrate", "--database-url", url]) == 0

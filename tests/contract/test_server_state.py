@@ -7,7 +7,7 @@ import asyncio
 
 from storage import SqlRepository, make_engine
 from storage.repository import Repository
-from storage.sql_server_state import JWT_SECRET_NAME
+from storage.sql.server_state import JWT_SECRET_NAME
 
 RACERS = 8
 

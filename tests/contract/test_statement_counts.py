@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.bulk_insert import supports_returning
 from storage.chat_records import SessionFilter, StatsFilter
 from storage.records import utcnow
 from storage.repository import SqlRepository
+from storage.sql.message_insert import supports_returning
 from tests.contract.conftest import StatementCounter, chat_with, message, session
 
 

@@ -9,9 +9,9 @@ import time
 from sqlalchemy import text
 
 from actors.errors import StorageUnavailable
-from actors.storage_errors import to_domain_error
-from storage.db import make_engine
+from actors.storage_actor.errors import to_domain_error
 from storage.repository import SqlRepository
+from storage.sql.engine import make_engine
 from tests.contract.conftest import message, session
 
 LOCKS = {

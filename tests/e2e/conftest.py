@@ -66,7 +66,7 @@ def _value(lines: list[str], label: str) -> str:
 def database_secret(workdir: Path) -> str:
     """The JWT secret the server generated and keeps in its database."""
     from storage import SqlRepository, make_engine
-    from storage.sql_server_state import JWT_SECRET_NAME
+    from storage.sql.server_state import JWT_SECRET_NAME
 
     async def read() -> str:
         repo = SqlRepository(make_engine(f"sqlite:///{workdir / 'raychat.db'}"))
@@ -84,7 +84,7 @@ def start_demo_server(
     """`raychat serve --demo` on `port`, started in `workdir` with `env`, once it printed that
     it is ready: the process and its output lines so far (kept up to date by a thread)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
+        [sys.executable, "-m", "serve_app.cli.main", "serve", "--demo", "--port", str(port)],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,

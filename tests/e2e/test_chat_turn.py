@@ -12,8 +12,8 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from actors.events import FRAME_KEYS
-from serve_app.auth import Principal, issue_token
+from actors.frames import FRAME_KEYS
+from serve_app.auth.tokens import Principal, issue_token
 from tests.e2e.conftest import Server
 
 pytestmark = pytest.mark.e2e

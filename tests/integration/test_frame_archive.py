@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from actors.archiver import FrameArchiver
 from actors.config import SessionConfig
-from actors.events import make_frame
-from actors.session import Ask, SessionActor, SessionKey
-from actors.storage_actor import StorageActor
-from storage.frame_archive import RedisFrameArchive
+from actors.frames import make_frame
+from actors.sessions.frame_archiver import FrameArchiver
+from actors.sessions.session import Ask, SessionActor, SessionKey
+from actors.storage_actor.actor import StorageActor
+from storage.redis_frames import RedisFrameArchive
 from tests.conftest import demo_graph, flow_record
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 import ray
 
-from actors.channel import Subscription
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError
-from actors.events import Frame
-from actors.registry import Runtime
-from actors.session import Ask, SessionKey
+from actors.frames import Frame
+from actors.ray.registry import Runtime
+from actors.sessions.channel import Subscription
+from actors.sessions.session import Ask, SessionKey
 from tests.conftest import demo_graph, flow_record
 
 

@@ -21,9 +21,9 @@ from ollama import ResponseError
 
 from actors.config import ProviderConfig
 from actors.errors import FlowInvalid
-from actors.flows import compile_flow
-from actors.models import Providers, build_chat_model
-from actors.tools import build_tools
+from actors.flows.chat_models import Providers, build_chat_model
+from actors.flows.compiler import compile_flow
+from actors.flows.tools import build_tools
 from tests.conftest import demo_graph
 from tests.integration.fake_providers import FakeOllama, FakeOpenAI, Reply
 

@@ -22,10 +22,10 @@ from actors.config import (
     StorageConfig,
 )
 from actors.errors import ChatServiceError, RateLimited
-from actors.events import Frame
-from actors.placement import placement_of
-from actors.registry import DEDICATED_PREFIX, Runtime, dedicated_name
-from actors.session import Ask, SessionKey
+from actors.frames import Frame
+from actors.ray.registry import DEDICATED_PREFIX, Runtime, dedicated_name
+from actors.sessions.placement import placement_of
+from actors.sessions.session import Ask, SessionKey
 from tests.conftest import demo_graph, flow_record
 from tests.integration.fake_providers import FakeOpenAI
 

@@ -12,8 +12,8 @@ import redis.asyncio
 from redis.asyncio import Redis
 
 from actors.errors import RateLimited
-from serve_app import metrics
 from serve_app.limits import Limits, RedisLimiter
+from serve_app.observability import metrics
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 

@@ -20,11 +20,11 @@ from sqlalchemy import func, select
 
 from actors.config import StorageConfig
 from actors.errors import ChatServiceError, StorageUnavailable
-from actors.registry import storage_actor
-from actors.storage_client import RayStorageClient
-from storage.db import make_engine
+from actors.ray.registry import storage_actor
+from actors.ray.storage_client import RayStorageClient
 from storage.records import MessageRecord, SessionRecord
-from storage.tables import ChatMessage
+from storage.sql.engine import make_engine
+from storage.sql.tables import ChatMessage
 
 WRITERS = 6
 KILLS = 4

@@ -19,9 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
-from actors.events import Frame
-from actors.registry import Runtime
-from actors.session import Ask, SessionKey
+from actors.frames import Frame
+from actors.ray.registry import Runtime
+from actors.sessions.session import Ask, SessionKey
 from serve_app.api import build_api
 from serve_app.settings import ApiConfig
 from tests.conftest import demo_graph, flow_record

@@ -1,4 +1,4 @@
-"""Object-level authorization (`serve_app.access`) without Ray: a stub storage holding a few
+"""Object-level authorization (`serve_app.auth.access`) without Ray: a stub storage holding a few
 records, every accessor tried as owner, other user, admin, and for public / deleted objects."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from actors.errors import (
     Forbidden,
     NotFound,
 )
-from serve_app import access
-from serve_app.auth import Principal
+from serve_app.auth import access
+from serve_app.auth.tokens import Principal
 from storage.chat_records import SessionRow
 from storage.records import AssistantRecord, FlowRecord, MessageRow
 

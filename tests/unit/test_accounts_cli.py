@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.auth import decode_token
-from serve_app.cli import main
-from serve_app.passwords import verify_password
+from serve_app.auth.passwords import verify_password
+from serve_app.auth.tokens import decode_token
+from serve_app.cli.main import main
 from storage import SqlRepository, make_engine
-from storage.sql_server_state import JWT_SECRET_NAME
+from storage.sql.server_state import JWT_SECRET_NAME
 
 
 def stored(url: str, name: str) -> tuple[str, str] | None:

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 from typing import Any
 
-from actors.apps import AppLoader
+from actors.sessions.apps import AppLoader
 from storage.records import FlowRecord
 from tests.conftest import demo_graph, flow_record
 

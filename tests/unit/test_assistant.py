@@ -7,10 +7,10 @@ import uuid
 from typing import Any
 
 from actors.config import SessionConfig
-from actors.events import Frame
-from actors.session import Ask, SessionActor, SessionKey
-from actors.storage_actor import StorageActor
-from actors.tools import knowledge_name
+from actors.flows.tools import knowledge_name
+from actors.frames import Frame
+from actors.sessions.session import Ask, SessionActor, SessionKey
+from actors.storage_actor.actor import StorageActor
 from storage.records import AssistantRecord
 from tests.conftest import demo_graph, flow_record
 

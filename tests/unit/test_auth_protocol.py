@@ -9,8 +9,8 @@ import jwt
 import pytest
 
 from actors.errors import InvalidInput, Unauthorized
-from serve_app.auth import Principal, decode_token, issue_token, token_from
-from serve_app.protocol import parse_client_frame
+from serve_app.auth.tokens import Principal, decode_token, issue_token, token_from
+from serve_app.ws.protocol import parse_client_frame
 
 SECRET = "s" * 40
 

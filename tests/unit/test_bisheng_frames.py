@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from actors.turn import question_message
-from serve_app.protocol import parse_client_frame
+from actors.sessions.flow_turn import question_message
+from serve_app.ws.protocol import parse_client_frame
 
 SELECT = {
     "chatHistory": [{"message": "old", "isSend": True}] * 50,

@@ -13,15 +13,15 @@ from typing import Any
 
 from starlette.websockets import WebSocketState
 
-from actors.channel import HostChannel, Subscription
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
-from actors.events import Frame
-from actors.host import SessionHost
-from actors.session import SessionKey
-from actors.storage_actor import StorageActor
-from serve_app.auth import Principal
-from serve_app.chat_socket import AppRef, ChatSocket
+from actors.frames import Frame
+from actors.sessions.channel import HostChannel, Subscription
+from actors.sessions.host import SessionHost
+from actors.sessions.session import SessionKey
+from actors.storage_actor.actor import StorageActor
+from serve_app.auth.tokens import Principal
 from serve_app.limits import Limits, LocalLimiter
+from serve_app.ws.socket import AppRef, ChatSocket
 from tests.conftest import demo_graph, flow_record
 
 FLOW = "f" * 32
@@ -59,7 +59,7 @@ class FakeWebSocket:
 
 @dataclass
 class HostRuntime:
-    """`actors.registry.Runtime`'s socket-facing calls, served by one in-process host."""
+    """`actors.ray.registry.Runtime`'s socket-facing calls, served by one in-process host."""
 
     config: RuntimeConfig
     host: SessionHost

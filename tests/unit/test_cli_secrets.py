@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from serve_app import cli
-from serve_app.demo import DemoData
+from serve_app.cli import main as cli
+from serve_app.cli.demo import DemoData
 from serve_app.settings import Settings
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.demo-token.signature"

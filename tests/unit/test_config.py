@@ -9,7 +9,7 @@ import yaml
 from pydantic import ValidationError
 
 from serve_app.settings import Settings
-from storage.db import to_async_url
+from storage.sql.engine import to_async_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

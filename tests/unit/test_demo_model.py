@@ -15,7 +15,7 @@ from langchain_core.messages import (
 )
 from langchain_core.runnables import RunnableBinding
 
-from actors.models import DemoChatModel, DemoModelError, split_tokens
+from actors.flows.chat_models import DemoChatModel, DemoModelError, split_tokens
 
 
 async def test_echo_counts_history_not_system_or_current() -> None:

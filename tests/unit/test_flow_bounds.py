@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from actors.errors import FlowInvalid
-from actors.flows import MAX_GRAPH_NODES, compile_flow
-from actors.models import MAX_MODEL_TOKENS, params_problem, split_tokens
+from actors.flows.chat_models import MAX_MODEL_TOKENS, params_problem, split_tokens
+from actors.flows.compiler import MAX_GRAPH_NODES, compile_flow
 from tests.conftest import demo_graph
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from actors.errors import FlowInvalid
-from actors.flows import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, compile_flow
+from actors.flows.compiler import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, compile_flow
 from tests.conftest import demo_graph
 
 

@@ -11,8 +11,8 @@ from langchain_core.outputs import ChatResult
 from pydantic import Field
 
 from actors.errors import FlowInvalid
-from actors.flows import compile_flow
-from actors.models import DemoChatModel
+from actors.flows.chat_models import DemoChatModel
+from actors.flows.compiler import compile_flow
 from tests.conftest import demo_graph
 
 

@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from actors.channel import HostChannel, Subscription
 from actors.config import SessionConfig
 from actors.errors import Forbidden
-from actors.events import ChannelBatch, Frame, make_frame
-from actors.framelog import FrameLog
-from actors.host import SessionHost
-from actors.session import Ask, SessionKey
-from actors.storage_actor import StorageActor
+from actors.frames import ChannelBatch, Frame, make_frame
+from actors.sessions.channel import HostChannel, Subscription
+from actors.sessions.frame_log import FrameLog
+from actors.sessions.host import SessionHost
+from actors.sessions.session import Ask, SessionKey
+from actors.storage_actor.actor import StorageActor
 from tests.conftest import demo_graph, flow_record
 
 FLOW = "c" * 32

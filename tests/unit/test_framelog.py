@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from actors.events import make_frame
-from actors.framelog import FrameLog
+from actors.frames import make_frame
+from actors.sessions.frame_log import FrameLog
 
 
 def frame() -> dict[str, object]:

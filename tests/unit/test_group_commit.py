@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from actors.group_commit import GroupCommitter
+from actors.storage_actor.group_commit import GroupCommitter
 from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.records import MessageRecord, SessionRecord
 

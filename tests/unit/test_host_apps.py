@@ -12,13 +12,13 @@ from typing import Any
 
 import pytest
 
-from actors.apps import AppLoader
 from actors.config import ProviderConfig, SessionConfig
 from actors.errors import FlowDeleted, FlowInvalid, FlowOffline, Forbidden
-from actors.flows import compile_flow
-from actors.host import SessionHost
-from actors.session import SessionKey
-from actors.storage_actor import StorageActor
+from actors.flows.compiler import compile_flow
+from actors.sessions.apps import AppLoader
+from actors.sessions.host import SessionHost
+from actors.sessions.session import SessionKey
+from actors.storage_actor.actor import StorageActor
 from storage.records import AssistantRecord
 from tests.conftest import demo_graph, flow_record
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import uuid
 
-from actors.activity import BUCKET_S, ActivityMeter
 from actors.config import SessionConfig
-from actors.framelog import FrameLog
-from actors.host import SessionHost
-from actors.session import Ask, SessionKey
-from actors.storage_actor import StorageActor
+from actors.sessions.activity import BUCKET_S, ActivityMeter
+from actors.sessions.frame_log import FrameLog
+from actors.sessions.host import SessionHost
+from actors.sessions.session import Ask, SessionKey
+from actors.storage_actor.actor import StorageActor
 from tests.conftest import demo_graph, flow_record
 
 OWNER = 7

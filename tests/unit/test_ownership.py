@@ -10,9 +10,9 @@ import pytest
 
 from actors.config import SessionConfig
 from actors.errors import Conflict, Forbidden, RateLimited
-from actors.host import SessionHost
-from actors.session import Ask, SessionActor, SessionKey
-from actors.storage_actor import StorageActor
+from actors.sessions.host import SessionHost
+from actors.sessions.session import Ask, SessionActor, SessionKey
+from actors.storage_actor.actor import StorageActor
 from storage.records import SessionRecord
 from tests.conftest import demo_graph, flow_record
 

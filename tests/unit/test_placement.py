@@ -13,9 +13,9 @@ from pydantic import ValidationError
 
 from actors.config import PlacementProfile
 from actors.errors import FlowInvalid
-from actors.placement import check_placement, placement_of, ray_options, stored_placement
-from actors.registry import dedicated_name, profile_in_name
-from actors.session import SessionKey
+from actors.ray.registry import dedicated_name, profile_in_name
+from actors.sessions.placement import check_placement, placement_of, ray_options, stored_placement
+from actors.sessions.session import SessionKey
 from serve_app.settings import Settings
 from tests.conftest import demo_graph
 

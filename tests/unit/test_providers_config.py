@@ -14,14 +14,14 @@ from pydantic import SecretStr, ValidationError
 
 from actors.config import ProviderConfig
 from actors.errors import FlowInvalid
-from actors.flows import compile_flow
-from actors.models import (
+from actors.flows.chat_models import (
     MAX_RETRIES,
     DemoChatModel,
     build_chat_model,
     check_chat_model,
     choose_model,
 )
+from actors.flows.compiler import compile_flow
 from serve_app.settings import Settings
 from tests.conftest import demo_graph
 

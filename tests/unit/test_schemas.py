@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from serve_app.auth import Principal
-from serve_app.principals import RoleCache, verified_principal
+from serve_app.auth.principals import RoleCache, verified_principal
+from serve_app.auth.tokens import Principal
 from serve_app.schemas.apps import FlowUpdate
 from serve_app.schemas.chats import (
     CommentCreate,

@@ -8,9 +8,9 @@ import pytest
 
 from actors.config import SessionConfig
 from actors.errors import FlowDeleted, Forbidden, InvalidInput, TurnBusy
-from actors.events import FRAME_KEYS, Frame
-from actors.session import Ask, IllegalTransition, SessionActor, SessionKey, SessionState
-from actors.storage_actor import StorageActor
+from actors.frames import FRAME_KEYS, Frame
+from actors.sessions.session import Ask, IllegalTransition, SessionActor, SessionKey, SessionState
+from actors.storage_actor.actor import StorageActor
 from tests.conftest import demo_graph, flow_record
 
 FLOW = "f" * 32
@@ -134,7 +134,7 @@ async def test_model_failure_ends_turn_with_error_frame(
     script = [{"error": "model exploded"}, "recovered"]
     await storage.put_flow(flow_record(FLOW, demo_graph(model="script", script=script)))
     session = await active_session(storage)
-    with caplog.at_level(logging.ERROR, logger="actors.session"):
+    with caplog.at_level(logging.ERROR, logger="actors.sessions.session"):
         frames = await run_turn(session, "boom")
     # The operator's log has the failure with its traceback; the client only the code.
     failed = [r for r in caplog.records if r.getMessage().startswith("turn failed")]

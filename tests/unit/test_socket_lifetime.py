@@ -8,12 +8,12 @@ import asyncio
 from pathlib import Path
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
-from actors.host import SessionHost
-from actors.storage_actor import StorageActor
-from serve_app.chat_socket import AppRef, ChatSocket
-from serve_app.cli import HAPROXY_TIMEOUTS
+from actors.sessions.host import SessionHost
+from actors.storage_actor.actor import StorageActor
+from serve_app.cli.main import HAPROXY_TIMEOUTS
 from serve_app.limits import Limits, LocalLimiter
 from serve_app.settings import Settings
+from serve_app.ws.socket import AppRef, ChatSocket
 from tests.unit.test_chat_socket_limits import FLOW, USER, FakeWebSocket, HostRuntime
 
 THIRTY_MINUTES_S = 30 * 60

@@ -13,12 +13,12 @@ from sqlalchemy import text
 
 from actors.config import StorageConfig
 from actors.errors import InvalidInput, StorageUnavailable
-from actors.storage_actor import StorageActor
-from actors.storage_errors import BAD_VALUE_MESSAGE
+from actors.storage_actor.actor import StorageActor
+from actors.storage_actor.errors import BAD_VALUE_MESSAGE
 from storage.chat_records import AuditRecord, TelemetryRecord
-from storage.db import make_engine
 from storage.migrate import head_revision
 from storage.records import MessageRecord, SessionRecord
+from storage.sql.engine import make_engine
 
 
 def _question(chat_id: str) -> MessageRecord:

@@ -19,9 +19,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from actors.config import RuntimeConfig, StorageConfig
 from actors.errors import InvalidInput, StorageUnavailable
-from actors.storage_actor import StorageActor
-from actors.storage_client import AMBIGUOUS_WRITE, RayStorageClient, call_actor
-from actors.storage_errors import to_domain_error
+from actors.ray.storage_client import AMBIGUOUS_WRITE, RayStorageClient, call_actor
+from actors.storage_actor.actor import StorageActor
+from actors.storage_actor.errors import to_domain_error
 from serve_app.api import build_api
 from serve_app.settings import ApiConfig
 from storage.records import FlowRecord, MessageRecord

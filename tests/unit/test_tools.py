@@ -12,8 +12,8 @@ from langchain_core.messages import ToolMessage
 from langchain_core.tools import BaseTool, StructuredTool, ToolException
 
 from actors.errors import InvalidInput
-from actors.models import DemoChatModel
-from actors.tools import (
+from actors.flows.chat_models import DemoChatModel
+from actors.flows.tools import (
     build_tools,
     calculator_tool,
     current_time_tool,

@@ -4,8 +4,8 @@ the session is free for the next ask. Without Ray, on a slow demo model."""
 from __future__ import annotations
 
 from actors.config import SessionConfig
-from actors.session import Ask, SessionActor, SessionKey, SessionState
-from actors.storage_actor import StorageActor
+from actors.sessions.session import Ask, SessionActor, SessionKey, SessionState
+from actors.storage_actor.actor import StorageActor
 from tests.conftest import demo_graph, flow_record
 
 FLOW = "f" * 32

@@ -9,8 +9,8 @@ import json
 import pytest
 
 from actors.errors import InvalidInput, RateLimited
-from serve_app.frame_rate import FrameRate
-from serve_app.protocol import MAX_FRAME_DEPTH, parse_client_frame
+from serve_app.ws.frame_rate import FrameRate
+from serve_app.ws.protocol import MAX_FRAME_DEPTH, parse_client_frame
 
 
 @pytest.mark.parametrize(

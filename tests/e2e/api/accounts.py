@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import websockets
 
-from serve_app.passwords import hash_password
+from serve_app.auth.passwords import hash_password
 from storage import SqlRepository, make_engine
 from tests.conftest import demo_graph
 from tests.e2e.conftest import Server

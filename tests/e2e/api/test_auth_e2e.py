@@ -7,7 +7,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from serve_app.auth import COOKIE_NAME, Principal, issue_token
+from serve_app.auth.tokens import COOKIE_NAME, Principal, issue_token
 from tests.e2e.api.accounts import PASSWORD, Account, client, register
 from tests.e2e.conftest import Server
 

@@ -16,14 +16,14 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.activity import BUCKET_S, Bucket, ErrorSeen, HostSummary, SessionSummary
 from actors.config import RuntimeConfig, StorageConfig
-from actors.registry import HostReport
-from actors.session import SessionKey
-from actors.storage_actor import StorageActor
-from actors.storage_client import RayStorageClient
+from actors.ray.registry import HostReport
+from actors.ray.storage_client import RayStorageClient
+from actors.sessions.activity import BUCKET_S, Bucket, ErrorSeen, HostSummary, SessionSummary
+from actors.sessions.session import SessionKey
+from actors.storage_actor.actor import StorageActor
 from serve_app.api import build_api
-from serve_app.principals import ROLE_CACHE
+from serve_app.auth.principals import ROLE_CACHE
 from serve_app.settings import ApiConfig
 
 SECRET = "unit-rest-secret-" + "x" * 24
@@ -59,7 +59,7 @@ class RecordingArchive:
 
 @dataclass
 class FakeRuntime:
-    """What routes use of `actors.registry.Runtime`, without Ray."""
+    """What routes use of `actors.ray.registry.Runtime`, without Ray."""
 
     config: RuntimeConfig
     storage: RayStorageClient

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from actors.errors import RateLimited
-from serve_app.auth import Principal, decode_token, issue_token
-from serve_app.passwords import PasswordHashing
+from serve_app.auth.passwords import PasswordHashing
+from serve_app.auth.tokens import Principal, decode_token, issue_token
 from serve_app.settings import ApiConfig
 from tests.unit.rest.conftest import Api, make_api
 

@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from actors.config import RuntimeConfig, StorageConfig
-from actors.storage_actor import StorageActor
-from actors.storage_client import RayStorageClient
+from actors.ray.storage_client import RayStorageClient
+from actors.storage_actor.actor import StorageActor
 from serve_app.api import build_api
 from serve_app.settings import ApiConfig
 from tests.unit.rest.conftest import SECRET, FakeHandle, FakeRuntime

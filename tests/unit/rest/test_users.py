@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.auth import COOKIE_NAME, Principal, issue_token
+from serve_app.auth.tokens import COOKIE_NAME, Principal, issue_token
 from serve_app.settings import ApiConfig
 from tests.unit.rest.conftest import SECRET, Api, make_api
 

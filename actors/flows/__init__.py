@@ -1,0 +1,1 @@
+"""The flow compiler: LangChain graphs, chat models, tools and retrieval. No Ray, no sessions."""

@@ -1,0 +1,1 @@
+"""The Ray seam: the only package that imports `ray` (actor options, names, handles, calls)."""

@@ -1,0 +1,1 @@
+"""The session runtime: session hosts, session actors, turns, frame logs and channels."""

@@ -1,0 +1,1 @@
+"""The storage actor: the repository behind one actor, group commit, error mapping."""

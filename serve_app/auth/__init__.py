@@ -1,0 +1,1 @@
+"""Authentication and authorization: tokens, principals, password hashing, access checks."""

@@ -1,0 +1,1 @@
+"""The `raychat` command: serve, migrate, user, demo data."""

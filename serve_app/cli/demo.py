@@ -1,0 +1,81 @@
+"""`--demo`: a demo user, an online demo flow and an online demo assistant on the `demo` model,
+idempotent across runs."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from actors.ray.storage_client import RayStorageClient
+from serve_app.auth.access import FLOW_ONLINE
+from serve_app.auth.tokens import Principal, issue_token
+from storage.records import AssistantRecord, FlowRecord
+
+DEMO_USER = "demo"
+DEMO_FLOW_ID = uuid.uuid5(uuid.NAMESPACE_URL, "raychat:demo-flow").hex
+DEMO_ASSISTANT_ID = uuid.uuid5(uuid.NAMESPACE_URL, "raychat:demo-assistant").hex
+
+DEMO_GRAPH: dict[str, Any] = {
+    "nodes": [
+        {"id": "in", "type": "Input", "params": {"key": "input"}},
+        {
+            "id": "prompt",
+            "type": "ChatPrompt",
+            "params": {"system": "You are a terse helper.", "template": "{input}"},
+        },
+        {"id": "memory", "type": "Memory", "params": {"turns": 10}},
+        {"id": "model", "type": "ChatModel", "params": {"provider": "demo", "model": "echo"}},
+        {"id": "out", "type": "Output"},
+    ],
+    "edges": [
+        {"source": "in", "target": "prompt"},
+        {"source": "memory", "target": "prompt"},
+        {"source": "prompt", "target": "model"},
+        {"source": "model", "target": "out"},
+    ],
+}
+
+
+@dataclass(frozen=True)
+class DemoData:
+    """What `raychat serve --demo` prints."""
+
+    user_id: int
+    user_name: str
+    flow_id: str
+    assistant_id: str
+    token: str
+
+
+async def install_demo(storage: RayStorageClient, jwt_secret: str, ttl_s: int) -> DemoData:
+    """Create (or reuse) the demo user and flow; return their ids and a token."""
+    user = await storage.ensure_user(DEMO_USER, "user")
+    await storage.put_flow(
+        FlowRecord(
+            id=DEMO_FLOW_ID,
+            name="Demo echo flow",
+            status=FLOW_ONLINE,
+            version=1,
+            data=DEMO_GRAPH,
+            user_id=user.id,
+            description="Echoes the question (demo model)",
+            is_public=True,
+        )
+    )
+    if await storage.get_assistant(DEMO_ASSISTANT_ID) is None:
+        await storage.create_assistant(
+            AssistantRecord(
+                id=DEMO_ASSISTANT_ID,
+                name="Demo assistant",
+                user_id=user.id,
+                status=FLOW_ONLINE,
+                prompt="You are a helpful assistant.",
+                is_public=True,
+                model={"provider": "demo", "model": "echo"},
+                tools=["calculator", "current_time"],
+                guide_word="Ask me anything: I echo it back (demo model).",
+            )
+        )
+    token = issue_token(jwt_secret, Principal(user.id, user.user_name, user.role), ttl_s)
+    return DemoData(user.id, user.user_name, DEMO_FLOW_ID, DEMO_ASSISTANT_ID, token)

@@ -1,0 +1,1 @@
+"""Prometheus metrics, Bisheng business-event rows and the audit log."""

@@ -1,0 +1,1 @@
+"""The chat WebSocket: route, per-socket relay, protocol, turn tracking, limits."""

@@ -1,0 +1,1 @@
+"""The in-memory repository (tests and the storage fake), mirroring `storage/sql`."""

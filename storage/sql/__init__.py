@@ -1,0 +1,1 @@
+"""The SQLAlchemy repository: engine, tables, one module per entity."""
