@@ -61,7 +61,7 @@ def free_port() -> int:
 
 def start_server(workdir: str, port: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serve_app.cli.main", "serve", "--demo", "--port", str(port)],
+        [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

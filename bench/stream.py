@@ -70,7 +70,7 @@ CLASSES = (
     ("serve-proxy", "ProxyActor"),
     ("serve-controller", "ServeController"),
     ("baseline", "--serve-baseline"),
-    ("driver", "serve_app.cli.main"),
+    ("driver", "serve_app.cli"),
 )
 
 
@@ -486,7 +486,7 @@ def start_raychat(
     if args.deflate is not None:
         env["RAYCHAT_WS_DEFLATE"] = "true" if args.deflate == "on" else "false"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serve_app.cli.main", "serve", "--demo", "--port", str(port)],
+        [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
         cwd=workdir,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -1,5 +1,5 @@
 """The repository: one `Repository` protocol for everything raychat persists, and its SQL
-implementation assembled from one mixin per concern (`sql_*.py`). `storage.memory.chats` is the
+implementation assembled from one mixin per concern (`storage/sql/`). `storage/memory/` is the
 in-memory fake; `tests/contract` is the one suite both pass.
 
 Writes of chat rows come in batches from the storage actor (`bulk_write`); every other method is

@@ -84,7 +84,7 @@ def start_demo_server(
     """`raychat serve --demo` on `port`, started in `workdir` with `env`, once it printed that
     it is ready: the process and its output lines so far (kept up to date by a thread)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "serve_app.cli.main", "serve", "--demo", "--port", str(port)],
+        [sys.executable, "-m", "serve_app.cli", "serve", "--demo", "--port", str(port)],
         cwd=workdir,
         env=env,
         stdout=subprocess.PIPE,

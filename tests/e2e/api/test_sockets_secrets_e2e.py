@@ -77,7 +77,7 @@ def test_raychat_token_signs_with_the_database_secret(server: Server) -> None:
     env = {k: v for k, v in os.environ.items() if k not in unset}
     command = ["token", "--user-id", str(server.user_id), "--user-name", "demo"]
     made = subprocess.run(
-        [sys.executable, "-m", "serve_app.cli.main", *command],
+        [sys.executable, "-m", "serve_app.cli", *command],
         cwd=server.workdir,
         env=env,
         capture_output=True,
