@@ -32,7 +32,8 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from storage import FlowRecord, SqlRepository, make_engine  # noqa: E402
+from storage.records import FlowRecord  # noqa: E402
+from storage.sql import SqlRepository, make_engine  # noqa: E402
 
 LONG_FLOW: dict[str, Any] = {
     "nodes": [

@@ -510,7 +510,8 @@ def start_raychat(
 
 
 async def install_flows(workdir: str, user_id: int, args: argparse.Namespace) -> tuple[str, str]:
-    from storage import FlowRecord, SqlRepository, make_engine
+    from storage.records import FlowRecord
+    from storage.sql import SqlRepository, make_engine
 
     repo = SqlRepository(make_engine(f"sqlite:///{workdir}/raychat.db"))
     ids = (uuid.uuid4().hex, uuid.uuid4().hex)

@@ -1,6 +1,6 @@
-"""The repository: one `Repository` protocol for everything raychat persists, and its SQL
-implementation assembled from one mixin per concern (`storage/sql/`). `storage/memory/` is the
-in-memory fake; `tests/contract` is the one suite both pass.
+"""The repository: one `Repository` protocol for everything raychat persists, the single
+definition of the storage surface. `storage/sql/repository.py` implements it over SQLAlchemy,
+`storage/memory/` is the in-memory fake; `tests/contract` is the one suite both pass.
 
 Writes of chat rows come in batches from the storage actor (`bulk_write`); every other method is
 one short transaction or one read. Methods return plain records, never ORM objects, and report
@@ -12,42 +12,27 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from storage.chat_records import (
-    AuditRecord,
-    ChatListItem,
-    ChatStats,
-    Page,
-    SessionFilter,
-    SessionRow,
-    StatsFilter,
-    TelemetryRecord,
-)
 from storage.records import (
     AppSummary,
     AssistantChanges,
     AssistantRecord,
+    AuditRecord,
+    ChatListItem,
+    ChatStats,
     FlowChanges,
     FlowRecord,
     FlowVersionRecord,
     MessageRecord,
     MessageRow,
+    Page,
     SessionClaim,
+    SessionFilter,
     SessionRecord,
+    SessionRow,
+    StatsFilter,
+    TelemetryRecord,
     UserRecord,
 )
-from storage.sql.apps import SqlApps
-from storage.sql.messages import CONTEXT_CATEGORIES, SqlMessages
-from storage.sql.server_state import SqlServerState
-from storage.sql.sessions import SqlSessions
-from storage.sql.stats import SqlStats
-from storage.sql.tables import Base
-from storage.sql.users import SqlUsers
-from storage.sql.writes import SqlWrites
-
-__all__ = ["CONTEXT_CATEGORIES", "Repository", "SqlRepository"]
 
 
 class Repository(Protocol):
@@ -139,27 +124,3 @@ class Repository(Protocol):
 
     # Server-wide values (the generated JWT secret).
     async def ensure_server_value(self, name: str, candidate: str) -> str: ...
-
-
-class SqlRepository(
-    SqlWrites, SqlMessages, SqlSessions, SqlStats, SqlApps, SqlUsers, SqlServerState
-):
-    """All SQL of raychat. Safe to share across coroutines (each call takes its own connection).
-    Holds no state besides its engine."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    async def create_schema(self) -> None:
-        """Create missing tables without migrations (benchmarks only; use `storage.migrate`)."""
-        async with self.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-
-    async def ping(self) -> None:
-        """Raise if the database cannot answer `SELECT 1`."""
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
-
-    async def close(self) -> None:
-        """Dispose of the connection pool."""
-        await self.engine.dispose()

@@ -18,27 +18,25 @@ import ray
 
 from actors.errors import ChatServiceError, RaychatError, StorageUnavailable
 from actors.storage_actor.group_commit import FlushStats
-from storage.chat_records import (
-    AuditRecord,
-    ChatListItem,
-    ChatStats,
-    Page,
-    SessionFilter,
-    SessionRow,
-    StatsFilter,
-    TelemetryRecord,
-)
 from storage.records import (
     AppSummary,
     AssistantChanges,
     AssistantRecord,
+    AuditRecord,
+    ChatListItem,
+    ChatStats,
     FlowChanges,
     FlowRecord,
     FlowVersionRecord,
     MessageRecord,
     MessageRow,
+    Page,
     SessionClaim,
+    SessionFilter,
     SessionRecord,
+    SessionRow,
+    StatsFilter,
+    TelemetryRecord,
     UserRecord,
 )
 

@@ -25,14 +25,17 @@ from actors.flows.tools import ToolInput, build_tools
 from actors.sessions.assistant_turn import AssistantTurn
 from actors.sessions.flow_turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder, chunk_text
 from actors.sessions.storage_port import StoragePort
-from storage.records import AssistantRecord, FlowRecord
+from storage.records import (
+    FLOW_ONLINE,
+    FLOW_TYPE_ASSISTANT,
+    FLOW_TYPE_FLOW,
+    AssistantRecord,
+    FlowRecord,
+)
 
 AppKind = Literal["flow", "assistant"]
-FLOW_TYPE_FLOW = 1
-FLOW_TYPE_ASSISTANT = 5
 ASSISTANT_INPUT_KEY = "input"
 SHAREABLE_KEY = "raychat_shareable"
-FLOW_ONLINE = 2
 
 
 class Turn(Protocol):

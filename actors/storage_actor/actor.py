@@ -17,17 +17,18 @@ from actors.config import StorageConfig
 from actors.storage_actor.errors import domain_errors
 from actors.storage_actor.group_commit import FlushStats, GroupCommitter
 from actors.storage_actor.operations import StorageOperations
-from storage import SqlRepository, make_engine
-from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.migrate import check_schema
 from storage.records import (
+    AuditRecord,
     FlowRecord,
     MessageRecord,
     MessageRow,
     SessionClaim,
     SessionRecord,
+    TelemetryRecord,
     UserRecord,
 )
+from storage.sql import SqlRepository, make_engine
 from storage.sql.engine import is_in_memory
 
 FLUSHER_CONNECTIONS = 2  # one flush at a time, plus one for the op-by-op rewrite's overlap

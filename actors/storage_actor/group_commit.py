@@ -16,8 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 from actors.storage_actor.errors import is_row_error
-from storage.chat_records import AuditRecord, TelemetryRecord
-from storage.records import MessageRecord, SessionRecord
+from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
 
 WriteBatch = Callable[
     [

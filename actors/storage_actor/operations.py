@@ -14,27 +14,25 @@ import uuid
 from collections.abc import Sequence
 
 from actors.storage_actor.errors import domain_errors
-from storage.chat_records import (
+from storage.records import (
+    AppSummary,
+    AssistantChanges,
+    AssistantRecord,
     AuditRecord,
     ChatListItem,
     ChatStats,
+    FlowChanges,
+    FlowRecord,
+    FlowVersionRecord,
+    MessageRow,
     Page,
     SessionFilter,
     SessionRow,
     StatsFilter,
     TelemetryRecord,
-)
-from storage.records import (
-    AppSummary,
-    AssistantChanges,
-    AssistantRecord,
-    FlowChanges,
-    FlowRecord,
-    FlowVersionRecord,
-    MessageRow,
     UserRecord,
 )
-from storage.repository import SqlRepository
+from storage.sql import SqlRepository
 
 
 class StorageOperations:

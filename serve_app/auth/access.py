@@ -19,11 +19,14 @@ from actors.errors import (
 )
 from actors.ray.registry import Runtime
 from serve_app.auth.tokens import Principal
-from storage.chat_records import SessionRow
-from storage.records import AssistantRecord, FlowRecord, MessageRow
+from storage.records import (
+    FLOW_ONLINE,
+    AssistantRecord,
+    FlowRecord,
+    MessageRow,
+    SessionRow,
+)
 
-FLOW_ONLINE = 2
-FLOW_OFFLINE = 1
 AppRecord = FlowRecord | AssistantRecord
 
 

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 from serve_app.auth.passwords import hash_password
 from serve_app.schemas.users import normalize_user_name
-from storage import SqlRepository, make_engine
 from storage.migrate import SchemaState, schema_status, upgrade_to_head
 from storage.records import UserRecord
+from storage.sql import SqlRepository, make_engine
 from storage.sql.server_state import JWT_SECRET_NAME
 
 

@@ -8,9 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from actors.ray.storage_client import RayStorageClient
-from serve_app.auth.access import FLOW_ONLINE
 from serve_app.auth.tokens import Principal, issue_token
-from storage.records import AssistantRecord, FlowRecord
+from storage.records import FLOW_ONLINE, AssistantRecord, FlowRecord
 
 DEMO_USER = "demo"
 DEMO_FLOW_ID = uuid.uuid5(uuid.NAMESPACE_URL, "raychat:demo-flow").hex

@@ -22,8 +22,8 @@ from sqlalchemy.exc import DBAPIError
 from serve_app.auth.tokens import Principal, issue_token
 from serve_app.cli.accounts import create_user_command, database_jwt_secret, read_password
 from serve_app.settings import Settings
-from storage import make_engine
 from storage.migrate import SchemaState, SchemaStatus, schema_status, upgrade_to_head
+from storage.sql import make_engine
 
 log = logging.getLogger("raychat")
 APP_NAME = "raychat"

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from actors.errors import RaychatError
 from actors.ray.registry import Runtime
 from serve_app.observability import metrics
-from storage.chat_records import AuditRecord, TelemetryRecord
+from storage.records import AuditRecord, TelemetryRecord
 
 log = logging.getLogger(__name__)
 ObjectType = Literal["flow", "assistant", "session", "message", "user"]

@@ -20,8 +20,7 @@ from typing import Any, Literal
 from actors.errors import RaychatError
 from actors.ray.registry import Runtime
 from serve_app.observability import metrics
-from storage.chat_records import TelemetryRecord
-from storage.records import MessageRow, iso
+from storage.records import MessageRow, TelemetryRecord, iso
 
 log = logging.getLogger(__name__)
 FeedbackOperation = Literal["like", "dislike", "copy"]

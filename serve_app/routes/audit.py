@@ -23,7 +23,7 @@ from serve_app.schemas.reports import AuditLogPublic, TelemetryPublic
 from serve_app.schemas.text import DB_INT_MAX, OptionalCursor, SafeStr
 from serve_app.services.chats import chat_history, chat_messages
 from serve_app.services.reports import audit_log, audit_sessions, telemetry_events
-from storage.chat_records import Feedback
+from storage.records import Feedback
 
 router = APIRouter(prefix="/api/v1", tags=["audit"], responses=UNAUTHORIZED)
 Id64 = Annotated[SafeStr, Query(min_length=1, max_length=64)]

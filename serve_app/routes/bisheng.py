@@ -12,7 +12,7 @@ from serve_app.deps import CurrentUser, RuntimeDep
 from serve_app.schemas.chats import ChatListItemPublic, SessionPublic
 from serve_app.schemas.envelope import INVALID, UNAUTHORIZED, Envelope, PageOf, ok
 from serve_app.schemas.text import SafeStr
-from storage.chat_records import ChatListItem, SessionFilter
+from storage.records import ChatListItem, SessionFilter
 
 router = APIRouter(prefix="/api/v1", tags=["bisheng"], responses=UNAUTHORIZED)
 Page = Annotated[int, Query(ge=1, le=1000)]

@@ -8,8 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from serve_app.schemas.envelope import IsoTime
 from serve_app.schemas.text import DB_INT_MAX, RequestBody
-from storage.chat_records import ChatListItem, SessionRow
-from storage.records import MessageRow
+from storage.records import ChatListItem, MessageRow, SessionRow
 
 ID_MAX = 64
 NAME_MAX = 255

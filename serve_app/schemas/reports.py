@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from serve_app.schemas.envelope import IsoTime
-from storage.chat_records import AuditRecord, ChatStats, TelemetryRecord
+from storage.records import AuditRecord, ChatStats, TelemetryRecord
 
 
 class DayStatsPublic(BaseModel):

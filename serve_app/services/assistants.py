@@ -14,7 +14,7 @@ from actors.errors import FlowInvalid, Forbidden, InvalidInput, NotFound
 from actors.flows.chat_models import Providers, check_chat_model
 from actors.flows.tools import ToolInput, build_tools, knowledge_name
 from actors.ray.registry import Runtime
-from serve_app.auth.access import FLOW_OFFLINE, access_assistant_by_id, access_flow_by_id
+from serve_app.auth.access import access_assistant_by_id, access_flow_by_id
 from serve_app.auth.tokens import Principal
 from serve_app.observability.audit_log import audit_entry, record_audit
 from serve_app.schemas.apps import (
@@ -27,8 +27,7 @@ from serve_app.schemas.apps import (
     ToolItem,
 )
 from serve_app.services.live_sessions import do_retire_sessions, live_sessions_of_app
-from storage.chat_records import Page
-from storage.records import AssistantChanges, AssistantRecord, FlowRecord
+from storage.records import FLOW_OFFLINE, AssistantChanges, AssistantRecord, FlowRecord, Page
 
 MODEL_PREFIX = "node model: "
 

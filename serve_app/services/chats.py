@@ -11,8 +11,7 @@ from serve_app.auth.tokens import Principal
 from serve_app.observability.audit_log import audit_entry, record_audit
 from serve_app.observability.business_events import session_created_event, session_deleted_event
 from serve_app.services.live_sessions import dedicated_resources, do_drop_sessions, session_key
-from storage.chat_records import ChatListItem, SessionRow
-from storage.records import MessageRow
+from storage.records import ChatListItem, MessageRow, SessionRow
 
 
 async def access_live_chat(

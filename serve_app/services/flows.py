@@ -13,13 +13,12 @@ from actors.flows.chat_models import check_chat_model
 from actors.flows.compiler import GraphLimits, compile_flow
 from actors.ray.registry import Runtime
 from actors.sessions.placement import check_placement, stored_placement
-from serve_app.auth.access import FLOW_OFFLINE, access_flow_by_id
+from serve_app.auth.access import access_flow_by_id
 from serve_app.auth.tokens import Principal
 from serve_app.observability.audit_log import audit_entry, record_audit
 from serve_app.schemas.apps import FlowCreate, FlowUpdate
 from serve_app.services.live_sessions import do_retire_sessions, live_sessions_of_app
-from storage.chat_records import Page
-from storage.records import FlowChanges, FlowRecord
+from storage.records import FLOW_OFFLINE, FlowChanges, FlowRecord, Page
 
 
 def _compile(data: dict[str, Any], config: RuntimeConfig, limits: GraphLimits) -> None:

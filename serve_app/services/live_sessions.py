@@ -9,12 +9,12 @@ from collections.abc import Sequence
 
 from actors.errors import RaychatError
 from actors.ray.registry import Runtime
-from actors.sessions.apps import FLOW_TYPE_ASSISTANT, AppKind
+from actors.sessions.apps import AppKind
 from actors.sessions.placement import ProfileName, placement_of
 from actors.sessions.session import SessionKey
 from serve_app.observability.audit_log import record_audit
 from serve_app.observability.business_events import session_deleted_event
-from storage.chat_records import SessionFilter, SessionRow
+from storage.records import FLOW_TYPE_ASSISTANT, SessionFilter, SessionRow
 
 log = logging.getLogger(__name__)
 PAGE = 500

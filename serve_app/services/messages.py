@@ -6,15 +6,23 @@ import uuid
 
 from actors.errors import Conflict, Forbidden, InvalidInput, NotFound
 from actors.ray.registry import Runtime
-from actors.sessions.apps import FLOW_TYPE_ASSISTANT, FLOW_TYPE_FLOW
 from serve_app.auth.access import AppRecord, access_app_for_chat, access_message_by_id
 from serve_app.auth.tokens import Principal
 from serve_app.observability.audit_log import audit_entry, record_audit
 from serve_app.observability.business_events import SOURCE_API, session_created_event
 from serve_app.schemas.chats import MessageCreate, MessageUpdate
 from serve_app.services.live_sessions import do_refresh_live_context
-from storage.chat_records import AuditRecord, TelemetryRecord
-from storage.records import FlowRecord, MessageRecord, MessageRow, SessionClaim, SessionRecord
+from storage.records import (
+    FLOW_TYPE_ASSISTANT,
+    FLOW_TYPE_FLOW,
+    AuditRecord,
+    FlowRecord,
+    MessageRecord,
+    MessageRow,
+    SessionClaim,
+    SessionRecord,
+    TelemetryRecord,
+)
 
 
 def _flow_type(app: AppRecord) -> int:

@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from actors.errors import InvalidInput
 from actors.ray.registry import Runtime
 from serve_app.auth.tokens import Principal
-from storage.chat_records import (
+from storage.records import (
     AuditRecord,
     ChatStats,
     Feedback,

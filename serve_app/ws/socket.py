@@ -24,7 +24,7 @@ from actors.sessions.apps import AppKind
 from actors.sessions.channel import Subscription
 from actors.sessions.placement import ProfileName, placement_of
 from actors.sessions.session import Ask, SessionKey
-from serve_app.auth.access import FLOW_ONLINE, access_assistant_for_chat, access_flow_for_chat
+from serve_app.auth.access import access_assistant_for_chat, access_flow_for_chat
 from serve_app.auth.tokens import Principal
 from serve_app.errors import error_frame
 from serve_app.limits import limiter_of
@@ -33,6 +33,7 @@ from serve_app.ws.frame_rate import FrameRate
 from serve_app.ws.protocol import MAX_ID_LENGTH, ClientFrame, check_text, parse_client_frame
 from serve_app.ws.turn_tracker import TurnTracker
 from serve_app.ws.watched_chats import WatchedChats
+from storage.records import FLOW_ONLINE
 
 log = logging.getLogger(__name__)
 CLOSE_NORMAL = 1000

@@ -6,18 +6,21 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from storage.chat_records import Page, SessionRow
 from storage.records import (
+    FLOW_ONLINE,
+    FLOW_TYPE_ASSISTANT,
+    FLOW_TYPE_FLOW,
     AppSummary,
     AssistantChanges,
     AssistantRecord,
     FlowChanges,
     FlowRecord,
     FlowVersionRecord,
+    Page,
+    SessionRow,
     UserRecord,
     utcnow,
 )
-from storage.sql.apps import FLOW_TYPE_ASSISTANT, FLOW_TYPE_FLOW, ONLINE
 
 App = FlowRecord | AssistantRecord
 
@@ -172,7 +175,7 @@ class MemoryApps:
             AppSummary(a.id, a.name, a.description, a.logo, kind, a.update_time)
             for a, kind in apps
             if self._visible(a, user_id)
-            and a.status == ONLINE
+            and a.status == FLOW_ONLINE
             and (not keyword or keyword in a.name)
         ]
         return list(_page(found, page, limit).items)

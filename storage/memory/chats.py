@@ -1,6 +1,6 @@
 """The in-memory fake of `Repository` (chat side: messages, sessions, feedback, stats, events).
 
-Same contract as `SqlRepository`, checked by the same suite (`tests/contract`). Single event
+Same contract as the SQL repository, checked by the same suite (`tests/contract`). Single event
 loop, no awaits inside a change, so every method is atomic like one SQL transaction. The app
 and user side lives in `storage.memory.apps`.
 """
@@ -11,23 +11,27 @@ import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 
-from storage.chat_records import (
+from storage.memory.apps import MemoryApps
+from storage.records import (
+    COMMENT_MAX_CHARS,
+    CONTEXT_CATEGORIES,
+    COPY_CHAT_ID_MAX,
     AuditRecord,
     ChatListItem,
     ChatStats,
     DayStats,
+    MessageRecord,
+    MessageRow,
     Page,
+    SessionClaim,
     SessionFilter,
+    SessionRecord,
     SessionRow,
     StatsFilter,
     TelemetryRecord,
+    utcnow,
 )
-from storage.memory.apps import MemoryApps
-from storage.records import MessageRecord, MessageRow, SessionClaim, SessionRecord, utcnow
-from storage.repository import Repository, SqlRepository
-from storage.sql.messages import CONTEXT_CATEGORIES
-from storage.sql.sessions import COPY_CHAT_ID_MAX
-from storage.sql.tables import COMMENT_MAX_CHARS
+from storage.repository import Repository
 
 _COUNTED = {0: (0, 0), 1: (1, 0), 2: (0, 1)}
 
@@ -360,6 +364,6 @@ def _days(sessions: list[SessionRow], messages: list[MessageRow]) -> tuple[DaySt
     return tuple(out)
 
 
-def _conforms(repo: MemoryRepository, sql: SqlRepository) -> tuple[Repository, Repository]:
-    # Static check (mypy): both implementations satisfy the protocol.
-    return repo, sql
+def _conforms(repo: MemoryRepository) -> Repository:
+    # Static check (mypy): the fake satisfies the protocol.
+    return repo

@@ -10,23 +10,22 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, false, func, literal, or_, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.chat_records import Page
 from storage.records import (
+    FLOW_ONLINE,
+    FLOW_TYPE_ASSISTANT,
+    FLOW_TYPE_FLOW,
     AppSummary,
     AssistantChanges,
     AssistantRecord,
     FlowChanges,
     FlowRecord,
     FlowVersionRecord,
+    Page,
     utcnow,
 )
 from storage.sql.dialect import insert_ignoring_duplicates
 from storage.sql.mapping import assistant_record, flow_record, flow_version_record
 from storage.sql.tables import Assistant, Flow, FlowVersion, MessageSession, table_of
-
-ONLINE = 2
-FLOW_TYPE_FLOW = 1
-FLOW_TYPE_ASSISTANT = 5
 
 
 def _flow_values(flow: FlowRecord) -> dict[str, Any]:
@@ -227,7 +226,7 @@ class SqlApps:
         a substring of the name. One statement (UNION ALL)."""
         parts = []
         for model, flow_type in ((Flow, FLOW_TYPE_FLOW), (Assistant, FLOW_TYPE_ASSISTANT)):
-            conditions = [*_visible(model, user_id), model.status == ONLINE]
+            conditions = [*_visible(model, user_id), model.status == FLOW_ONLINE]
             if keyword:
                 conditions.append(model.name.contains(keyword, autoescape=True))
             parts.append(

@@ -6,12 +6,14 @@ from typing import Any
 
 from sqlalchemy.engine import Row
 
-from storage.chat_records import AuditRecord, SessionRow, TelemetryRecord
 from storage.records import (
     AssistantRecord,
+    AuditRecord,
     FlowRecord,
     FlowVersionRecord,
     MessageRow,
+    SessionRow,
+    TelemetryRecord,
     UserRecord,
 )
 

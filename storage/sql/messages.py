@@ -12,13 +12,12 @@ from typing import Any
 from sqlalchemy import Select, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.records import MessageRow, utcnow
+from storage.records import COMMENT_MAX_CHARS, CONTEXT_CATEGORIES, MessageRow, utcnow
 from storage.sql.dialect import lock_row_for_write
 from storage.sql.mapping import message_row
-from storage.sql.tables import COMMENT_MAX_CHARS, ChatMessage, MessageSession, User, table_of
+from storage.sql.tables import ChatMessage, MessageSession, User, table_of
 
 # Categories that form a model's conversational context (questions and final answers).
-CONTEXT_CATEGORIES = ("question", "answer")
 MESSAGE_COLUMNS = [c for c in table_of(ChatMessage).c if c.name not in ("row_key", "client_msg_id")]
 # liked value -> (like delta, dislike delta) when a message enters that value.
 _COUNTED = {0: (0, 0), 1: (1, 0), 2: (0, 1)}

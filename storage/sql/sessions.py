@@ -20,15 +20,21 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.chat_records import ChatListItem, Page, SessionFilter, SessionRow
-from storage.records import MessageRow, utcnow
+from storage.records import (
+    COPY_CHAT_ID_MAX,
+    ChatListItem,
+    MessageRow,
+    Page,
+    SessionFilter,
+    SessionRow,
+    utcnow,
+)
 from storage.sql.dialect import insert_ignoring_duplicates
 from storage.sql.mapping import message_row, session_row
 from storage.sql.messages import MESSAGE_COLUMNS
 from storage.sql.tables import ChatMessage, MessageSession, Time, table_of
 
 # Copied rows get `row_key = "<new chat id>:<source id>"`: unique, and a retried copy is a no-op.
-COPY_CHAT_ID_MAX = 40
 
 
 def _live(chat_id: str) -> ColumnElement[bool]:

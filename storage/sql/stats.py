@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from storage.chat_records import ChatStats, DayStats, StatsFilter
+from storage.records import ChatStats, DayStats, StatsFilter
 from storage.sql.dialect import day_text, utc_day
 from storage.sql.tables import Assistant, ChatMessage, Flow, MessageSession
 

@@ -35,8 +35,6 @@ Time: TypeEngine[datetime] = DateTime(timezone=True).with_variant(
 # MySQL's TEXT stops at 64 KiB; messages and graphs may be larger.
 LongText: TypeEngine[str] = Text().with_variant(mysql.LONGTEXT(), "mysql", "mariadb")
 
-COMMENT_MAX_CHARS = 4096
-
 
 class Base(DeclarativeBase):
     """Declarative base; `Base.metadata` is the whole schema."""

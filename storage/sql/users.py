@@ -8,8 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.chat_records import AuditRecord, TelemetryRecord
-from storage.records import UserRecord, utcnow
+from storage.records import AuditRecord, TelemetryRecord, UserRecord, utcnow
 from storage.sql.dialect import insert_ignoring_duplicates
 from storage.sql.mapping import audit_record, telemetry_record, user_record
 from storage.sql.server_state import claim_value

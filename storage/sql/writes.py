@@ -10,8 +10,14 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.chat_records import AuditRecord, TelemetryRecord
-from storage.records import MessageRecord, SessionClaim, SessionRecord, utcnow
+from storage.records import (
+    AuditRecord,
+    MessageRecord,
+    SessionClaim,
+    SessionRecord,
+    TelemetryRecord,
+    utcnow,
+)
 from storage.sql.dialect import chat_id_in, insert_ignoring_duplicates, upsert_touching
 from storage.sql.message_insert import insert_messages
 from storage.sql.tables import AuditLog, ChatMessage, MessageSession, TelemetryEvent, table_of

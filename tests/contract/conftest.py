@@ -23,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.memory.chats import MemoryRepository
 from storage.migrate import upgrade_to_head
 from storage.records import MessageRecord, SessionRecord
-from storage.repository import Repository, SqlRepository
+from storage.repository import Repository
+from storage.sql import SqlRepository
 from storage.sql.engine import make_engine
 from storage.sql.tables import Base
 

@@ -10,7 +10,7 @@ import pytest
 from actors.errors import InvalidInput
 from actors.storage_actor.errors import BAD_VALUE_MESSAGE, to_domain_error
 from actors.storage_actor.group_commit import GroupCommitter
-from storage.repository import SqlRepository
+from storage.sql import SqlRepository
 from tests.contract.conftest import message, session
 
 POISONS = {"surrogate": "a\ud800b", "nul": "a\x00b"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from storage.repository import SqlRepository
+from storage.sql import SqlRepository
 from tests.contract.conftest import chat_with
 
 ROUNDS = 120

@@ -19,7 +19,7 @@ from storage.migrate import (
     head_revision,
     schema_status,
 )
-from storage.repository import SqlRepository
+from storage.sql import SqlRepository
 from storage.sql.engine import make_engine
 from storage.sql.tables import Base
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from storage.repository import Repository, SqlRepository
+from storage.repository import Repository
+from storage.sql import SqlRepository
 from tests.contract.conftest import chat_with, session
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from actors.sessions.model_context import context_from_rows, question_text
 from storage.migrate import head_revision, schema_status, upgrade_to_head
-from storage.repository import SqlRepository
+from storage.sql import SqlRepository
 from storage.sql.engine import make_engine
 from tests.contract.conftest import message, session
 

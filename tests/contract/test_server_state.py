@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from storage import SqlRepository, make_engine
 from storage.repository import Repository
+from storage.sql import SqlRepository, make_engine
 from storage.sql.server_state import JWT_SECRET_NAME
 
 RACERS = 8

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.chat_records import SessionFilter
-from storage.records import utcnow
+from storage.records import SessionFilter, utcnow
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 

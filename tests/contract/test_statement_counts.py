@@ -5,9 +5,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.chat_records import SessionFilter, StatsFilter
-from storage.records import utcnow
-from storage.repository import SqlRepository
+from storage.records import SessionFilter, StatsFilter, utcnow
+from storage.sql import SqlRepository
 from storage.sql.message_insert import supports_returning
 from tests.contract.conftest import StatementCounter, chat_with, message, session
 

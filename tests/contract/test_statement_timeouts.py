@@ -10,7 +10,7 @@ from sqlalchemy import text
 
 from actors.errors import StorageUnavailable
 from actors.storage_actor.errors import to_domain_error
-from storage.repository import SqlRepository
+from storage.sql import SqlRepository
 from storage.sql.engine import make_engine
 from tests.contract.conftest import message, session
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.chat_records import StatsFilter
-from storage.records import AssistantRecord, FlowRecord, utcnow
+from storage.records import AssistantRecord, FlowRecord, StatsFilter, utcnow
 from storage.repository import Repository
 from tests.contract.conftest import chat_with
 

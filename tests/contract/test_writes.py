@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from storage.chat_records import AuditRecord, TelemetryRecord
+from storage.records import AuditRecord, TelemetryRecord
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 

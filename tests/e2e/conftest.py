@@ -65,7 +65,7 @@ def _value(lines: list[str], label: str) -> str:
 
 def database_secret(workdir: Path) -> str:
     """The JWT secret the server generated and keeps in its database."""
-    from storage import SqlRepository, make_engine
+    from storage.sql import SqlRepository, make_engine
     from storage.sql.server_state import JWT_SECRET_NAME
 
     async def read() -> str:

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import websockets
 
-from storage import SqlRepository, make_engine
 from storage.records import AssistantRecord
+from storage.sql import SqlRepository, make_engine
 from tests.e2e.conftest import Server
 from tests.e2e.test_chat_turn import read_turn
 

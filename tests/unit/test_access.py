@@ -18,8 +18,7 @@ from actors.errors import (
 )
 from serve_app.auth import access
 from serve_app.auth.tokens import Principal
-from storage.chat_records import SessionRow
-from storage.records import AssistantRecord, FlowRecord, MessageRow
+from storage.records import AssistantRecord, FlowRecord, MessageRow, SessionRow
 
 OWNER = Principal(1, "owner")
 OTHER = Principal(2, "other")

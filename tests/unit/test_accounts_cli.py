@@ -12,7 +12,7 @@ import pytest
 from serve_app.auth.passwords import verify_password
 from serve_app.auth.tokens import decode_token
 from serve_app.cli.main import main
-from storage import SqlRepository, make_engine
+from storage.sql import SqlRepository, make_engine
 from storage.sql.server_state import JWT_SECRET_NAME
 
 

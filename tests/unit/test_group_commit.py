@@ -8,8 +8,7 @@ from collections.abc import Sequence
 import pytest
 
 from actors.storage_actor.group_commit import GroupCommitter
-from storage.chat_records import AuditRecord, TelemetryRecord
-from storage.records import MessageRecord, SessionRecord
+from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
 
 
 def rec(key: str) -> MessageRecord:

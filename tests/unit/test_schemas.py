@@ -21,8 +21,7 @@ from serve_app.schemas.chats import (
 from serve_app.schemas.envelope import Envelope, ok
 from serve_app.schemas.users import UserCreate
 from serve_app.services.reports import check_date_range
-from storage.chat_records import SessionRow
-from storage.records import MessageRow, UserRecord
+from storage.records import MessageRow, SessionRow, UserRecord
 
 NAIVE = datetime(2026, 3, 4, 5, 6, 7)
 

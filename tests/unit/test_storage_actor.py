@@ -15,9 +15,8 @@ from actors.config import StorageConfig
 from actors.errors import InvalidInput, StorageUnavailable
 from actors.storage_actor.actor import StorageActor
 from actors.storage_actor.errors import BAD_VALUE_MESSAGE
-from storage.chat_records import AuditRecord, TelemetryRecord
 from storage.migrate import head_revision
-from storage.records import MessageRecord, SessionRecord
+from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
 from storage.sql.engine import make_engine
 
 

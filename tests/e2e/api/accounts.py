@@ -13,7 +13,7 @@ import httpx
 import websockets
 
 from serve_app.auth.passwords import hash_password
-from storage import SqlRepository, make_engine
+from storage.sql import SqlRepository, make_engine
 from tests.conftest import demo_graph
 from tests.e2e.conftest import Server
 

@@ -1,0 +1,89 @@
+"""Message records: a row to insert (`MessageRecord`) and a stored row (`MessageRow`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from storage.records.times import iso
+
+CONTEXT_CATEGORIES = ("question", "answer")
+"""The message categories a session's model context is rebuilt from."""
+COMMENT_MAX_CHARS = 4096
+"""The longest feedback comment stored on a message."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRecord:
+    """A message row to insert. `row_key` is unique: retrying an insert with it is a no-op."""
+
+    row_key: str
+    chat_id: str
+    flow_id: str
+    user_id: int | None
+    is_bot: bool
+    message: str
+    type: str
+    category: str
+    intermediate_steps: str | None = None
+    files: str | None = None
+    extra: str | None = None
+    source: int = 0
+    remark: str | None = None
+    client_msg_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """A stored message as the API returns it (API.md §3 "Message row")."""
+
+    id: int
+    is_bot: bool
+    message: str
+    type: str
+    category: str
+    intermediate_steps: str | None
+    files: str | None
+    extra: str | None
+    flow_id: str
+    chat_id: str
+    user_id: int | None
+    liked: int
+    copied: int
+    solved: int
+    sensitive_status: int
+    source: int
+    remark: str | None
+    create_time: datetime
+    update_time: datetime
+    user_name: str | None = None
+    flow_name: str | None = None
+    comment: str | None = None
+
+    def to_public(self) -> dict[str, Any]:
+        """JSON-ready dict with ISO times."""
+        return {
+            "id": self.id,
+            "is_bot": self.is_bot,
+            "message": self.message,
+            "type": self.type,
+            "category": self.category,
+            "intermediate_steps": self.intermediate_steps,
+            "files": self.files,
+            "extra": self.extra,
+            "flow_id": self.flow_id,
+            "chat_id": self.chat_id,
+            "user_id": self.user_id,
+            "liked": self.liked,
+            "copied": self.copied,
+            "solved": self.solved,
+            "sensitive_status": self.sensitive_status,
+            "source": self.source,
+            "remark": self.remark,
+            "create_time": iso(self.create_time),
+            "update_time": iso(self.update_time),
+            "user_name": self.user_name,
+            "flow_name": self.flow_name,
+            "comment": self.comment,
+        }
