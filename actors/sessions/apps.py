@@ -22,9 +22,9 @@ from actors.errors import AssistantDeleted, FlowDeleted, FlowOffline, Forbidden
 from actors.flows.chat_models import NO_PROVIDERS, Providers, build_chat_model
 from actors.flows.compiler import CompiledFlow, compile_flow, is_stateful_model
 from actors.flows.tools import ToolInput, build_tools
-from actors.sessions.assistant_turn import AssistantTurn
-from actors.sessions.flow_turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder, chunk_text
 from actors.sessions.storage_port import StoragePort
+from actors.sessions.turns.assistant_turn import AssistantTurn
+from actors.sessions.turns.flow_turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder, chunk_text
 from storage.records import (
     FLOW_ONLINE,
     FLOW_TYPE_ASSISTANT,
