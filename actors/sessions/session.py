@@ -27,13 +27,14 @@ from actors.errors import (
     TurnBusy,
 )
 from actors.frames import WatchPoint, error_message
-from actors.sessions.apps import AppKind, AppLoader, LoadedApp, Turn
+from actors.sessions.apps import AppKind, AppLoader, LoadedApp
 from actors.sessions.frame_archiver import FrameArchiver
 from actors.sessions.frame_log import FrameLog
 from actors.sessions.model_context import CLEAR_MARKER, context_from_rows
 from actors.sessions.placement import ProfileName
 from actors.sessions.storage_port import StoragePort
-from actors.sessions.turns.flow_turn import TurnEmitter, TurnRecorder
+from actors.sessions.turns.recording import TurnEmitter, TurnRecorder
+from actors.sessions.turns.turn import Turn
 from storage.records import SessionClaim, SessionRecord
 
 MAX_QUEUED_TURNS = 16
