@@ -67,7 +67,7 @@ class SessionActor:
             key,
             config,
             self._machine,
-            lambda: self.frames,
+            lambda: self.frames,  # activation replaces the frame log: read it at each turn
             new_turn=self._new_turn,
             answered=self._context.add_exchange,
             ended=self.touch,
