@@ -22,9 +22,11 @@ from actors.errors import AssistantDeleted, FlowDeleted, FlowOffline, Forbidden
 from actors.flows.chat_models import NO_PROVIDERS, Providers, build_chat_model
 from actors.flows.compiler import CompiledFlow, compile_flow, is_stateful_model
 from actors.flows.tools import ToolInput, build_tools
-from actors.sessions.assistant_turn import AssistantTurn
-from actors.sessions.flow_turn import AppInfo, FlowTurn, TurnEmitter, TurnRecorder, chunk_text
 from actors.sessions.storage_port import StoragePort
+from actors.sessions.turns.assistant_turn import AssistantTurn
+from actors.sessions.turns.flow_turn import FlowTurn
+from actors.sessions.turns.recording import AppInfo, TurnEmitter, TurnRecorder, chunk_text
+from actors.sessions.turns.turn import Turn
 from storage.records import (
     FLOW_ONLINE,
     FLOW_TYPE_ASSISTANT,
@@ -36,18 +38,6 @@ from storage.records import (
 AppKind = Literal["flow", "assistant"]
 ASSISTANT_INPUT_KEY = "input"
 SHAREABLE_KEY = "raychat_shareable"
-
-
-class Turn(Protocol):
-    """One running turn: `parts` is the streamed answer so far; `stoppable` False once the
-    answer is complete."""
-
-    parts: list[str]
-    stoppable: bool
-
-    async def run(self, text: str, inputs: dict[str, Any], client_msg_id: str | None) -> str: ...
-
-    async def finish_stopped(self) -> None: ...
 
 
 class LoadedApp(Protocol):

@@ -107,7 +107,10 @@ class SessionHost:
 
         Raises TurnBusy, Forbidden, InvalidInput, FlowDeleted/FlowInvalid (activation), and
         DuplicateAsk for a `client_msg_id` an earlier incarnation of the session already ran,
-        Conflict for a deleted chat, RateLimited over the per-user live-session cap."""
+        Conflict for a deleted chat, RateLimited over the per-user live-session cap.
+        Returns once the turn is admitted, not when it ends; any error leaves no turn started.
+        Concurrent asks on one chat: its state machine runs one, the others get TurnBusy
+        (`reject`) or wait in its queue (`enqueue`)."""
         session = await self._session(key, ask.user_id)
         await session.admit(ask.user_id, write=True)
         seen = ask.client_msg_id is None or session.has_seen(ask.client_msg_id)
@@ -120,12 +123,16 @@ class SessionHost:
     async def watch(self, key: SessionKey, user_id: int) -> WatchPoint:
         """Activate the session if needed and allow `user_id` to watch it; returns where its
         frame log stands. The first admission claims an unowned chat for `user_id` (see
-        `SessionActor.admit`). Raises Forbidden for another user's chat."""
+        `SessionActor.admit`). Raises Forbidden for another user's chat. May run during a
+        turn; concurrent first watches of an unowned chat agree (one owner, Forbidden for the
+        others)."""
         return await (await self._session(key, user_id)).admit(user_id)
 
     async def stop(self, key: SessionKey, user_id: int) -> bool:
         """Stop the chat's running turn; False when nothing runs (or the session is not live).
-        Forbidden for another user's chat, live or not (its owner is read from storage)."""
+        Forbidden for another user's chat, live or not (its owner is read from storage).
+        Never activates a session; when idle nothing happens (no frame). During a turn see
+        `SessionActor.stop`."""
         session = self._sessions.get(key)
         if session is not None and session.owner_id is not None:
             return session.stop(user_id)
@@ -137,7 +144,8 @@ class SessionHost:
 
     async def refresh_context(self, key: SessionKey) -> bool:
         """A live session re-reads its model context before its next turn; False when the
-        session is not live (its next activation reads storage anyway)."""
+        session is not live (its next activation reads storage anyway). Never activates; a
+        running turn keeps the context it started with."""
         session = self._sessions.get(key)
         if session is None:
             return False
@@ -145,7 +153,11 @@ class SessionHost:
         return True
 
     async def clear_context(self, key: SessionKey, user_id: int) -> int | None:
-        """Empty the chat's model context for the next turn; returns the divider row id."""
+        """Empty the chat's model context for the next turn; returns the divider row id.
+
+        Activates the session if needed; Forbidden for another user's chat, Conflict for a
+        deleted one. During a turn it does not wait: the running turn keeps its context and
+        its exchange joins the emptied one (`SessionActor.clear_context`)."""
         return await (await self._session(key, user_id)).clear_context(user_id)
 
     async def pull(
@@ -285,7 +297,10 @@ class SessionHost:
 
     async def drop(self, key: SessionKey) -> bool:
         """Stop and forget a session (its chat was deleted). False if it was not live. The last
-        session dropped runs `on_empty` (a dedicated host exits, releasing its resources)."""
+        session dropped runs `on_empty` (a dedicated host exits, releasing its resources).
+        During a turn: queued asks are dropped and the turn is cancelled as by a stop (it still
+        stores its partial answer); the chat's channel subscriptions see it gone (`live=False`).
+        Never activates."""
         session = self._sessions.pop(key, None)
         if session is None:
             return False
@@ -321,7 +336,8 @@ class SessionHost:
             self._expire_feeds()
 
     def passivate_idle(self) -> int:
-        """Forget sessions idle longer than the timeout; returns how many were passivated."""
+        """Forget sessions idle longer than the timeout; returns how many were passivated.
+        Synchronous; a busy session (turn running or queued) is never passivated."""
         cutoff = asyncio.get_running_loop().time() - self._config.idle_timeout_s
         idle = [k for k, s in self._sessions.items() if not s.busy and s.last_used < cutoff]
         for key in idle:

@@ -1,97 +1,46 @@
-"""A chat session: its state machine, cached app object, model context and frame log.
+"""A chat session: the coordinator of its state machine, admission, model context and turns.
 
 One `SessionActor` per `(flow_id, chat_id)`. It is a plain object living inside a `SessionHost`
 (or alone in a dedicated Ray actor); all its methods run on one event loop, so the state machine
-needs no locks. Everything it knows is rebuilt from storage on activation.
+needs no locks. Everything it knows is rebuilt from storage on activation. Each role has its own
+collaborator: `StateMachine` (state.py), `Admission` (admission.py: owner, deleted chats, repeated
+asks), `ModelContext` (model_context.py) and `TurnRunner` (turns/runner.py: one turn at a time,
+the queue, stop). The lifecycle contract of each method is in its docstring and summarized in
+docs/architecture.md ("Session lifecycle").
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
-from collections import OrderedDict, deque
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
-
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from actors.config import SessionConfig
-from actors.errors import (
-    Conflict,
-    Forbidden,
-    InvalidInput,
-    ModelExecutionError,
-    RaychatError,
-    TurnBusy,
-)
-from actors.frames import WatchPoint, error_message
-from actors.sessions.apps import AppKind, AppLoader, LoadedApp, Turn
-from actors.sessions.flow_turn import TurnEmitter, TurnRecorder
+from actors.errors import InvalidInput
+from actors.frames import WatchPoint
+from actors.sessions.admission import Admission
+from actors.sessions.apps import AppLoader, LoadedApp
 from actors.sessions.frame_archiver import FrameArchiver
 from actors.sessions.frame_log import FrameLog
-from actors.sessions.model_context import CLEAR_MARKER, context_from_rows
-from actors.sessions.placement import ProfileName
+from actors.sessions.keys import Ask, SessionKey
+from actors.sessions.model_context import CLEAR_MARKER, ModelContext
+from actors.sessions.state import IllegalTransition, SessionState, StateMachine
 from actors.sessions.storage_port import StoragePort
-from storage.records import SessionClaim, SessionRecord
+from actors.sessions.turns.recording import TurnEmitter, TurnRecorder
+from actors.sessions.turns.runner import PendingTurn, TurnRunner
+from actors.sessions.turns.turn import Turn
+
+__all__ = ["Ask", "IllegalTransition", "SessionActor", "SessionKey", "SessionState"]
 
 MAX_QUEUED_TURNS = 16
 SEEN_CLIENT_IDS = 1024
 
-log = logging.getLogger(__name__)
-
-
-class SessionState(StrEnum):
-    """Bisheng's per-chat context states, plus `running` for a turn in progress."""
-
-    INIT = "init"
-    INIT_OBJECT = "init_object"
-    WAITING_OBJECT = "waiting_object"
-    RUNNING = "running"
-
-
-_ALLOWED: dict[SessionState, frozenset[SessionState]] = {
-    SessionState.INIT: frozenset({SessionState.INIT_OBJECT}),
-    SessionState.INIT_OBJECT: frozenset({SessionState.WAITING_OBJECT, SessionState.INIT}),
-    SessionState.WAITING_OBJECT: frozenset({SessionState.RUNNING, SessionState.INIT}),
-    SessionState.RUNNING: frozenset({SessionState.WAITING_OBJECT}),
-}
-
-
-class IllegalTransition(RuntimeError):
-    """A state change the machine does not allow (a bug, never a client error)."""
-
-
-@dataclass(frozen=True, slots=True)
-class SessionKey:
-    """Identity of a session. `persist=False` marks a preview chat (nothing stored).
-
-    `dedicated` (not part of the identity) names the placement profile when its sessions run
-    in their own Ray actor; routing reads it, the session itself does not."""
-
-    flow_id: str
-    chat_id: str
-    persist: bool = True
-    kind: AppKind = "flow"
-    dedicated: ProfileName | None = field(default=None, compare=False)
-
-    @property
-    def text(self) -> str:
-        return f"{self.flow_id}:{self.chat_id}"
-
-
-@dataclass(frozen=True, slots=True)
-class Ask:
-    """One question, already authenticated and validated by the ingress."""
-
-    user_id: int
-    inputs: dict[str, Any] = field(default_factory=dict)
-    client_msg_id: str | None = None
-
 
 class SessionActor:
-    """State machine, turn admission (busy policy, idempotency), stop and clear."""
+    """Coordinates one session. Concurrency: every method runs on the host's event loop; the
+    synchronous ones (`check_viewer`, `start_turn`, `stop`, `cancel`, `mark_context_stale`) are
+    atomic, the async ones (`activate`, `admit`, `clear_context`, `wait_turn`) may interleave at
+    their awaits with each other and with the running turn's task. Only one turn runs at a time
+    (the state machine, not a lock); the turn runs in its own task and never raises."""
 
     def __init__(
         self,
@@ -102,37 +51,42 @@ class SessionActor:
         apps: AppLoader | None = None,
     ) -> None:
         self.key = key
-        self.state = SessionState.INIT
         self.frames = FrameLog()
-        self.owner_id: int | None = None
-        self._claim: SessionClaim | None = None
         self.last_used = asyncio.get_running_loop().time()
         self._storage = storage
         self._config = config
         self._archiver = archiver
         self._apps = apps or AppLoader(storage)
         self._app: LoadedApp | None = None
-        self._context: list[BaseMessage] = []
-        self._task: asyncio.Task[None] | None = None
-        self._turn: Turn | None = None
-        self._stopping = False
-        self._queued: deque[tuple[Ask, str]] = deque()
-        self._seen: OrderedDict[str, int] = OrderedDict()
-        self._context_stale = False
+        self._machine = StateMachine()
+        self._admission = Admission(key, storage, SEEN_CLIENT_IDS)
+        self._context = ModelContext(
+            storage, key.chat_id, key.flow_id, key.persist, config.context_messages
+        )
+        self._turns = TurnRunner(
+            key,
+            config,
+            self._machine,
+            lambda: self.frames,  # activation replaces the frame log: read it at each turn
+            new_turn=self._new_turn,
+            answered=self._context.add_exchange,
+            ended=self.touch,
+            max_queued=MAX_QUEUED_TURNS,
+        )
 
-    # -- state machine -----------------------------------------------------------------------
-    def _check_move(self, target: SessionState) -> None:
-        if target not in _ALLOWED[self.state]:
-            raise IllegalTransition(f"{self.state} -> {target}")
+    @property
+    def state(self) -> SessionState:
+        return self._machine.state
 
-    def _move(self, target: SessionState) -> None:
-        self._check_move(target)
-        self.state = target
+    @property
+    def owner_id(self) -> int | None:
+        """The chat's owner once known (activation or the first admission), else None."""
+        return self._admission.owner_id
 
     @property
     def busy(self) -> bool:
-        """True while a turn runs or waits in the queue."""
-        return self.state is SessionState.RUNNING or bool(self._queued)
+        """True while a turn runs or waits in the queue (passivation skips busy sessions)."""
+        return self._turns.busy
 
     @property
     def app_name(self) -> str | None:
@@ -147,20 +101,22 @@ class SessionActor:
     async def activate(self) -> None:
         """Load the app, compile it, load the owner and rebuild the model context.
 
-        init -> init_object -> waiting_object; on failure the state returns to `init` and the
-        error propagates (FlowDeleted, FlowInvalid, Forbidden, storage errors).
+        init -> init_object -> waiting_object. Called once, by the host, before any other
+        method (the host shares one activation per key). On failure the state returns to
+        `init`, nothing is kept and the error propagates (FlowDeleted, FlowInvalid, Forbidden
+        for another app's chat, storage errors); IllegalTransition if not in `init`.
         """
-        self._move(SessionState.INIT_OBJECT)
+        self._machine.move(SessionState.INIT_OBJECT)
         try:
             app = await self._apps.load(self.key.kind, self.key.flow_id)
-            owner = await self._load_owner()
-            context = await self._load_context()
+            owner = await self._admission.read_owner()
+            context = await self._context.read()
         except BaseException:
-            self._move(SessionState.INIT)
+            self._machine.move(SessionState.INIT)
             raise
-        self._app, self.owner_id, self._context = app, owner, context
+        self._app, self._admission.owner_id, self._context.messages = app, owner, context
         self.frames = await self._new_frame_log(owner is not None)
-        self._move(SessionState.WAITING_OBJECT)
+        self._machine.move(SessionState.WAITING_OBJECT)
 
     async def _new_frame_log(self, chat_exists: bool) -> FrameLog:
         """A frame log whose seq continues the chat's: after the archived frames when there is
@@ -191,21 +147,6 @@ class SessionActor:
             self._app = await self._apps.load(self.key.kind, self.key.flow_id)
         return self._app
 
-    async def _load_owner(self) -> int | None:
-        if not self.key.persist:
-            return None
-        found = await self._storage.session_owner(self.key.chat_id)
-        if found is not None and found[1] != self.key.flow_id:
-            raise Forbidden("This chat belongs to another app")
-        return None if found is None else found[0]
-
-    async def _load_context(self) -> list[BaseMessage]:
-        limit = self._config.context_messages
-        if not self.key.persist or limit == 0:
-            return []
-        rows = await self._storage.history(self.key.chat_id, self.key.flow_id, None, 4 * limit + 8)
-        return context_from_rows(rows, limit)
-
     # -- admission ---------------------------------------------------------------------------
     async def admit(self, user_id: int, *, write: bool = False) -> WatchPoint:
         """Decide whether `user_id` may use this chat; returns where its frame log stands.
@@ -213,74 +154,50 @@ class SessionActor:
         The owner is whoever storage says first created the chat: the first admission of an
         incarnation claims the chat in storage (creating its session row when it has none), so
         the owner exists before any frame is relayed. A preview's owner is its first user.
-        Raises Forbidden for another user's chat or another app's, Conflict for a write into a
-        deleted chat. Concurrent admissions agree: storage decides one owner.
+        Raises Forbidden for another user's chat or another app's. A deleted chat: its owner
+        may still watch it (`write=False` returns the watch point), `write=True` raises
+        Conflict; the claim is read once per incarnation, so a chat deleted later is not seen
+        here (deleting a chat drops its live session: `SessionHost.drop`).
+        Concurrency: may run during a turn (it changes nothing the turn reads); concurrent
+        admissions agree, as storage decides one owner. A storage failure propagates and the
+        next admission claims again.
         """
-        if not self.key.persist:
-            if self.owner_id is None:
-                self.owner_id = user_id
-        elif self._claim is None:
-            self._claim = await self._claim_chat(user_id)
-            self.owner_id = self._claim.user_id
+        await self._admission.claim(user_id, self._app.info if self._app is not None else None)
         point = self.check_viewer(user_id)
         if write:
-            self._check_writable()
+            self._admission.check_writable()
         return point
-
-    async def _claim_chat(self, user_id: int) -> SessionClaim:
-        assert self._app is not None, "admission follows activation"
-        info = self._app.info
-        record = SessionRecord(
-            chat_id=self.key.chat_id,
-            flow_id=self.key.flow_id,
-            flow_type=info.flow_type,
-            flow_name=info.name,
-            user_id=user_id,
-            flow_description=info.description,
-            flow_logo=info.logo,
-        )
-        claim = await self._storage.claim_session(record)
-        if claim.flow_id != self.key.flow_id:
-            raise Forbidden("This chat belongs to another app")
-        return claim
 
     def check_viewer(self, user_id: int) -> WatchPoint:
         """Allow the owner (only) to watch this chat; returns where its frame log stands.
 
         Raises Forbidden for anyone else, and for everyone while no owner is known (the chat
-        is claimed by `admit`; nothing is open to all)."""
-        if self.owner_id is None or user_id != self.owner_id:
-            raise Forbidden("This chat belongs to another user")
+        is claimed by `admit`; nothing is open to all). Synchronous, changes nothing."""
+        self._admission.check_viewer(user_id)
         return WatchPoint(self.frames.last_seq, self.frames.oldest_seq)
 
     def start_turn(self, ask: Ask) -> int:
         """Admit an ask; returns the seq from which its frames appear.
 
-        Refuses other users' chats (Forbidden) and asks without the app's input (InvalidInput).
-        A repeated `client_msg_id` starts nothing and returns the first seq of the original
-        turn. While a turn runs: `reject` raises TurnBusy, `enqueue` queues (bounded). The turn
-        itself never raises: failures end it with an error frame.
+        Refuses other users' chats (Forbidden), deleted chats (Conflict) and asks without the
+        app's input (InvalidInput); IllegalTransition before activation. A repeated
+        `client_msg_id` starts nothing and returns the first seq of the original turn (also
+        while a turn runs). While a turn runs: `reject` raises TurnBusy, `enqueue` queues
+        (at most MAX_QUEUED_TURNS, then TurnBusy). Synchronous: the turn runs in its own task
+        and never raises: failures end it with an error frame and `close/processing`.
         """
         if self.state is not SessionState.RUNNING:
-            self._check_move(SessionState.RUNNING)
+            self._machine.check(SessionState.RUNNING)
         self.check_viewer(ask.user_id)
-        self._check_writable()
-        if ask.client_msg_id is not None and ask.client_msg_id in self._seen:
-            return self._seen[ask.client_msg_id]
+        self._admission.check_writable()
+        seen = self._admission.first_seq_of(ask.client_msg_id)
+        if seen is not None:
+            return seen
         text = self._question_text(ask)
         first_seq = self.frames.last_seq + 1
-        if self.state is SessionState.RUNNING:
-            if self._config.busy_policy == "reject" or len(self._queued) >= MAX_QUEUED_TURNS:
-                raise TurnBusy(chat_id=self.key.chat_id)
-            self._queued.append((ask, text))
-        else:
-            self._launch(ask, text)
-        self._remember(ask.client_msg_id, first_seq)
+        self._turns.admit(PendingTurn(ask, text))
+        self._admission.remember(ask.client_msg_id, first_seq)
         return first_seq
-
-    def _check_writable(self) -> None:
-        if self._claim is not None and self._claim.is_delete:
-            raise Conflict("This chat was deleted; use a new chat_id", chat_id=self.key.chat_id)
 
     def _question_text(self, ask: Ask) -> str:
         assert self._app is not None
@@ -292,120 +209,65 @@ class SessionActor:
 
     def has_seen(self, client_msg_id: str) -> bool:
         """True when this incarnation already admitted an ask with this id."""
-        return client_msg_id in self._seen
-
-    def _remember(self, client_msg_id: str | None, first_seq: int) -> None:
-        if client_msg_id is None:
-            return
-        self._seen[client_msg_id] = first_seq
-        while len(self._seen) > SEEN_CLIENT_IDS:
-            self._seen.popitem(last=False)
-
-    def _launch(self, ask: Ask, text: str) -> None:
-        self._move(SessionState.RUNNING)
-        self.frames.begin_turn()
-        self._stopping = False
-        self._task = asyncio.get_running_loop().create_task(self._run_turn(ask, text))
+        return self._admission.has_seen(client_msg_id)
 
     # -- the turn ----------------------------------------------------------------------------
-    async def _run_turn(self, ask: Ask, text: str) -> None:
-        emitter = TurnEmitter(self.frames, self.key.flow_id, self.key.chat_id, ask.user_id)
-        limit = self._config.turn_timeout_s or None
-        deadline = asyncio.timeout(limit)
-        try:
-            async with deadline:
-                answer = await self._answer(ask, text, emitter)
-            self._context += [HumanMessage(text), AIMessage(answer)]
-        except asyncio.CancelledError:
-            if self._turn is None:
-                raise
-            await self._finish_stopped(self._turn, emitter)
-        except TimeoutError as exc:  # the wall-clock limit, or a model's own timeout
-            reason = "turn timed out" if deadline.expired() else type(exc).__name__
-            err = ModelExecutionError(error=reason, timeout_s=limit)
-            emitter.emit("end", "error", message=error_message(err.code, err.message, err.data))
-        except RaychatError as exc:
-            emitter.emit("end", "error", message=error_message(exc.code, exc.message, exc.data))
-        except Exception as exc:  # a model or chain failure: the client gets a code, not a trace
-            # The operator gets the trace (the client only the code and the exception's class).
-            log.exception("turn failed: flow %s chat %s", self.key.flow_id, self.key.chat_id)
-            err = ModelExecutionError(error=type(exc).__name__)
-            emitter.emit("end", "error", message=error_message(err.code, err.message, err.data))
-        finally:
-            emitter.emit("close", "processing")
-            self._turn = None
-            self._move(SessionState.WAITING_OBJECT)
-            self.touch()
-            self._next_queued()
-
-    async def _answer(self, ask: Ask, text: str, emitter: TurnEmitter) -> str:
+    async def _new_turn(self, ask: Ask, text: str, emitter: TurnEmitter) -> Turn:
+        """The turn of an ask, on the current app revision and context (runs in its task)."""
         app = await self._refresh_app()
-        if self._context_stale:  # messages changed outside turns (REST edits)
-            self._context_stale = False
-            self._context = await self._load_context()
+        context = await self._context.for_turn()
         recorder = TurnRecorder(
             self._storage, app.info, self.key.chat_id, ask.user_id, self.key.persist
         )
-        turn = app.new_turn(emitter, recorder, list(self._context))
-        self._turn = turn
-        return await turn.run(text, ask.inputs, ask.client_msg_id)
-
-    async def _finish_stopped(self, turn: Turn, emitter: TurnEmitter) -> None:
-        current = asyncio.current_task()
-        if current is not None:
-            current.uncancel()  # the stop is handled: what follows must not be cancelled
-        try:
-            await turn.finish_stopped()
-        except Exception as exc:
-            log.exception("stopped turn not stored: chat %s", self.key.chat_id)
-            err = ModelExecutionError(
-                "Stopped, but the partial answer was not stored", error=type(exc).__name__
-            )
-            emitter.emit("end", "error", message=error_message(err.code, err.message, err.data))
-
-    def _next_queued(self) -> None:
-        if self._queued and self.state is SessionState.WAITING_OBJECT:
-            ask, text = self._queued.popleft()
-            self._launch(ask, text)
+        return app.new_turn(emitter, recorder, context)
 
     async def wait_turn(self) -> None:
-        """Wait until no turn runs or waits (tests and passivation)."""
-        while self._task is not None and not self._task.done():
-            await asyncio.shield(self._task)
+        """Wait until no turn runs or waits (tests and passivation), queued turns included.
+        Cancelling the wait does not cancel the turn."""
+        await self._turns.wait()
 
     # -- stop and clear ----------------------------------------------------------------------
     def stop(self, user_id: int) -> bool:
         """Stop the running turn: cancel the model task. Returns False when no turn runs.
 
-        Queued asks are dropped. A turn whose answer is already complete finishes normally.
+        Forbidden for anyone but the owner, idle or not. Idle: returns False and does nothing
+        else (no frame: the asking socket answers `close/processing` itself). Running: queued
+        asks are dropped; the turn's task is cancelled, its partial answer stored as
+        `break_answer`, then `end/answer` and `close/processing`. A turn whose answer is
+        already complete is not cancelled and finishes normally; a second stop cancels nothing
+        more. Both return True. Synchronous; the stopped turn ends in its own task.
         """
         self.check_viewer(user_id)
         return self.cancel()
 
     def cancel(self) -> bool:
-        """`stop` without the viewer check (the host uses it when a chat is deleted)."""
-        self._queued.clear()
-        if self.state is not SessionState.RUNNING or self._task is None:
-            return False
-        if self._turn is not None and self._turn.stoppable and not self._stopping:
-            self._stopping = True
-            self._task.cancel()
-        return True
+        """`stop` without the viewer check (the host uses it when a chat is deleted): drops
+        the queue; idle, returns False and does nothing else."""
+        return self._turns.cancel()
 
     def mark_context_stale(self) -> None:
         """Stored messages changed outside this session's turns: rebuild the model context from
-        storage before the next turn (not now: a running turn keeps the context it started with)."""
-        self._context_stale = True
+        storage before the next turn (not now: a running turn keeps the context it started with).
+        Synchronous; a failing rebuild ends that next turn with an error frame."""
+        self._context.mark_stale()
 
     async def clear_context(self, user_id: int) -> int | None:
         """Empty the model context for the next turn; stored history stays.
 
         Persists a divider row (`remark=clear_history`) so a later activation, on any host,
-        starts from the same empty context. Returns its message id (None for previews).
-        Forbidden for another user's chat, Conflict for a deleted one.
+        starts from the same empty context, and appends `end/divider` with its id. Returns the
+        message id (None for previews, which store and emit nothing). Admits first, as a write
+        (Forbidden for another user's chat, Conflict for a deleted one; an unclaimed chat is
+        claimed). During a turn it runs at once, without waiting: the running turn keeps the
+        context it started with (one still checking its app revision starts from the empty
+        one), and its question and answer join the emptied context when it completes (a
+        stopped or failed turn adds nothing), so the next turn starts from that exchange only;
+        `end/divider` lands among the turn's frames. If storing the divider fails, the error
+        propagates with the live context already empty (storage keeps the old one for the
+        next activation).
         """
         await self.admit(user_id, write=True)
-        self._context = []
+        self._context.clear()
         if not self.key.persist or self.owner_id is None or self._app is None:
             return None
         recorder = TurnRecorder(self._storage, self._app.info, self.key.chat_id, user_id, True)

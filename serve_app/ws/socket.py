@@ -1,27 +1,27 @@
 """One client WebSocket: reads client frames, drives session actors, relays their frames.
 
 Holds no conversation state: only which chat the socket currently addresses and one frame pump
-per chat it watches. Everything durable lives in the session actors and storage.
+per chat it watches. Everything durable lives in the session actors and storage. `ChatSocket`
+reads frames (limits, parsing) and carries out the client's commands; `Outbox` (outbox.py) writes
+frames, `FrameRelay` (relay.py) runs the pumps, `Watching` (watching.py) decides where relaying
+a chat starts (connect, switch, resume).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
-from collections.abc import MutableMapping, Sequence
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from fastapi import WebSocket
-from starlette.websockets import WebSocketState
 
-from actors.errors import ChatServiceError, InvalidInput, RaychatError
-from actors.frames import Frame, RelayFrame, WireFrame, frame_text, make_frame
+from actors.errors import InvalidInput, RaychatError
+from actors.frames import Frame, FrameType
 from actors.ray.registry import Runtime
 from actors.sessions.apps import AppKind
-from actors.sessions.channel import Subscription
 from actors.sessions.placement import ProfileName, placement_of
 from actors.sessions.session import Ask, SessionKey
 from serve_app.auth.access import access_assistant_for_chat, access_flow_for_chat
@@ -30,12 +30,14 @@ from serve_app.errors import error_frame
 from serve_app.limits import limiter_of
 from serve_app.observability.business_events import record_session_created, record_turn_processed
 from serve_app.ws.frame_rate import FrameRate
+from serve_app.ws.outbox import Outbox
 from serve_app.ws.protocol import MAX_ID_LENGTH, ClientFrame, check_text, parse_client_frame
+from serve_app.ws.relay import FrameRelay
 from serve_app.ws.turn_tracker import TurnTracker
 from serve_app.ws.watched_chats import WatchedChats
+from serve_app.ws.watching import Watching
 from storage.records import FLOW_ONLINE
 
-log = logging.getLogger(__name__)
 CLOSE_NORMAL = 1000
 # How long a socket opened on a chat waits for a first frame (possibly a `resume`) before it
 # starts relaying that chat's new frames (none is lost: relaying starts at the connect point).
@@ -68,7 +70,7 @@ async def access_app(
 
 class ChatSocket:
     """Serves one accepted socket until the client leaves. Frames to the client are written by
-    one coroutine at a time (send lock); one pump per watched chat relays its frame log."""
+    one coroutine at a time (the outbox); one pump per watched chat relays its frame log."""
 
     def __init__(
         self,
@@ -85,19 +87,28 @@ class ChatSocket:
         self._chat_id = chat_id
         self._preview_id = f"preview-{uuid.uuid4().hex}"
         self._watched = WatchedChats(runtime.config.ws_max_chats)
-        self._send_lock = asyncio.Lock()
         self._limiter = limiter_of(ws.app.state)
         self._frames = FrameRate(runtime.config.ws_frames_per_second)
         self._tracker = TurnTracker(app.kind, self._turn_done)
-        self._deferred: tuple[SessionKey, int] | None = None
-        self._deferred_timer: asyncio.TimerHandle | None = None
-        self._last_activity = asyncio.get_running_loop().time()
+        self._out = Outbox(ws, user.user_id)
+        self._relay = FrameRelay(
+            runtime,
+            user.user_id,
+            self._out,
+            self._watched,
+            self._tracker,
+            retries=PUMP_RETRIES,
+            lease_s=self._limiter.limits.lease_s,
+        )
+        self._watching = Watching(
+            runtime, user.user_id, self._relay, self._out, self._watched, defer_s=DEFER_RELAY_S
+        )
 
     async def serve(self) -> None:
         """Watch the initial chat, then receive until disconnect; oversize frames close 1009."""
         try:
             if self._chat_id is not None:
-                await self._guarded(self._watch_initial())
+                await self._errors_as_frames(self._watch_initial())
             while True:
                 message = await self._receive_or_idle()
                 if message is None or message["type"] == "websocket.disconnect":
@@ -106,12 +117,11 @@ class ChatSocket:
                 if len(text.encode("utf-8", "replace")) > self._runtime.config.ws_max_frame_bytes:
                     await self._ws.close(CLOSE_TOO_BIG, "frame too large")
                     return
-                await self._guarded(self._on_client_frame(text))
+                await self._errors_as_frames(self._on_client_frame(text))
         finally:
-            if self._deferred_timer is not None:
-                self._deferred_timer.cancel()
+            self._watching.close()
             self._watched.stop_all()
-            self._tracker.hand_off(self._wait_turns_closed)
+            self._tracker.hand_off(self._relay.wait_turns_closed)
 
     async def _receive_or_idle(self) -> MutableMapping[str, Any] | None:
         """The next client message; None after closing a socket idle (no frame either way)
@@ -122,7 +132,7 @@ class ChatSocket:
             return await self._ws.receive()
         loop = asyncio.get_running_loop()
         while True:
-            wait_s = self._last_activity + idle_s - loop.time()
+            wait_s = self._out.last_activity + idle_s - loop.time()
             if wait_s <= 0:
                 await self._ws.close(CLOSE_NORMAL, "idle timeout")
                 return None
@@ -130,14 +140,15 @@ class ChatSocket:
                 message = await asyncio.wait_for(self._ws.receive(), wait_s)
             except TimeoutError:
                 continue  # frames sent meanwhile count as activity: re-check the deadline
-            self._last_activity = loop.time()
+            self._out.last_activity = loop.time()
             return message
 
-    async def _guarded(self, work: Any) -> None:
+    async def _errors_as_frames(self, work: Any) -> None:
+        """Run `work`; a RaychatError becomes an error frame to this client."""
         try:
             await work
         except RaychatError as exc:
-            await self._send([error_frame(exc, self._app.id, self._chat_id)])
+            await self._out.send([error_frame(exc, self._app.id, self._chat_id)])
 
     async def _on_client_frame(self, text: str) -> None:
         self._frames.spend()  # every frame counts, before any parsing: a 429 drops it
@@ -150,9 +161,9 @@ class ChatSocket:
         if frame.action == "resume":
             await self._resume(frame)  # it decides where relaying starts
             return
-        self._start_deferred()
+        self._watching.start_deferred()
         if switched:
-            await self._watch_current()
+            await self._watching.watch_current(self._key())
         if frame.action == "stop":
             await self._stop()
         elif frame.clear_history:
@@ -163,7 +174,7 @@ class ChatSocket:
         elif frame.is_select and self._app.kind == "assistant":
             # Bisheng's select-chat frame: answered as Bisheng's assistant socket does (its
             # clients wait for this `close` before they send a question).
-            await self._send(
+            await self._out.send(
                 [self._frame("begin", "processing"), self._frame("close", "processing")]
             )
 
@@ -195,33 +206,7 @@ class ChatSocket:
             raise InvalidInput(f"chat_id is longer than {MAX_ID_LENGTH} characters")
         check_text(chat_id)
         self._chat_id = chat_id
-        await self._watch_deferred()
-
-    async def _watch_deferred(self) -> None:
-        """Authorize and activate the connection's chat now, but start relaying it only at the
-        client's first frame (or after a short grace): if that frame is a `resume`, relaying
-        starts at the client's `last_seq` instead, so nothing arrives twice or out of order."""
-        key = self._key()
-        point = await self._runtime.watch(key, self._user.user_id)
-        self._deferred = (key, point.newest_seq)
-        self._deferred_timer = asyncio.get_running_loop().call_later(
-            DEFER_RELAY_S, self._start_deferred
-        )
-
-    def _start_deferred(self) -> None:
-        if self._deferred_timer is not None:
-            self._deferred_timer.cancel()
-            self._deferred_timer = None
-        if self._deferred is not None:
-            key, after = self._deferred
-            self._deferred = None
-            self._start_pump(key, after)
-
-    async def _watch_current(self) -> None:
-        key = self._key()
-        if not self._watched.is_pumping(key):
-            point = await self._runtime.watch(key, self._user.user_id)
-            self._start_pump(key, point.newest_seq)
+        await self._watching.watch_deferred(self._key())
 
     async def _ask(self, frame: ClientFrame) -> None:
         key = self._key()
@@ -236,7 +221,7 @@ class ChatSocket:
             raise
         self._tracker.started(key, first_seq, lease)
         self._watched.set_in_turn(key, True)  # not evictable before its pump sees the end
-        self._start_pump(key, first_seq - 1)
+        self._relay.start(key, first_seq - 1)
         if key.persist and self._watched.first_announcement(key):
             self._tracker.run_later(
                 record_session_created(
@@ -262,141 +247,16 @@ class ChatSocket:
     async def _stop(self) -> None:
         self._tracker.stop_requested(self._key())
         if not await self._runtime.stop(self._key(), self._user.user_id):
-            await self._send([self._frame("close", "processing")])
+            await self._out.send([self._frame("close", "processing")])
 
     async def _resume(self, frame: ClientFrame) -> None:
         if frame.chat_id is None or frame.last_seq is None:
             raise InvalidInput("resume needs chat_id and last_seq")
-        key = self._key()
-        point = await self._runtime.watch(key, self._user.user_id)
-        if self._deferred is not None and self._deferred[0] == key:
-            self._deferred = None  # this resume decides where relaying the chat starts
-        self._start_deferred()
-        self._watched.stop(key)
-        after = frame.last_seq
-        if after + 1 < point.oldest_seq:
-            after = await self._replay_archived(key, after, point.oldest_seq - 1)
-        self._start_pump(key, min(after, point.newest_seq))
+        await self._watching.resume(self._key(), frame.last_seq)
 
-    async def _replay_archived(self, key: SessionKey, after: int, last: int) -> int:
-        """Send archived frames after `after` up to `last` (a restarted host no longer holds
-        them); an info frame says what is gone for good. Returns the last seq delivered."""
-        frames = await self._runtime.archived_frames(key, after + 1, last)
-        if not frames or frames[0]["seq"] != after + 1:
-            first_kept = frames[0]["seq"] if frames else last + 1
-            await self._send([self._gap_info(key, after, first_kept)])
-        await self._send(frames)
-        return last
-
-    def _start_pump(self, key: SessionKey, after_seq: int) -> None:
-        self._watched.start(key, lambda: self._pump(key, after_seq))
-
-    async def _pump(self, key: SessionKey, after_seq: int) -> None:
-        """Relay the chat's frames after `after_seq` until the session is no longer live. The
-        frames come through the replica's frame channel to the chat's host (one long-poll per
-        host for all chats, see actors/sessions/channel.py)."""
-        sub = await self._runtime.subscribe(key, self._user.user_id, after_seq)
-        try:
-            await self._relay(key, sub, after_seq)
-        finally:
-            sub.close()
-
-    async def _relay(self, key: SessionKey, sub: Subscription, after_seq: int) -> None:
-        failures, in_turn = 0, False
-        while failures <= PUMP_RETRIES:
-            try:
-                batch = await sub.next()
-            except ChatServiceError as exc:
-                failures += 1
-                if in_turn:  # the host died mid-turn: end the turn for this client
-                    await self._send(
-                        [
-                            error_frame(exc, key.flow_id, key.chat_id),
-                            self._frame("close", "processing", key),
-                        ]
-                    )
-                    in_turn = False
-                continue
-            except RaychatError:  # no longer this user's to watch (Forbidden): stop relaying
-                return
-            failures = 0
-            if batch.frames:
-                if batch.frames[0]["seq"] > after_seq + 1:
-                    await self._send([self._gap_info(key, after_seq, batch.frames[0]["seq"])])
-                # Account first: once a client sees `close`, the turn's metrics are final.
-                await self._tracker.observe(key, batch.frames)
-                await self._send(batch.frames)
-                after_seq = batch.frames[-1]["seq"]
-                in_turn = _still_in_turn(batch.frames, in_turn)
-                self._watched.set_in_turn(key, in_turn)
-            elif not batch.live:
-                if in_turn:  # the host restarted mid-turn: the turn is gone, end it here
-                    lost = ChatServiceError("The session host restarted; the turn was lost")
-                    await self._send(
-                        [
-                            error_frame(lost, key.flow_id, key.chat_id),
-                            self._frame("close", "processing", key),
-                        ]
-                    )
-                return
-
-    async def _wait_turns_closed(self, key: SessionKey, after_seq: int, turns: int) -> None:
-        """After the socket closed: return once `turns` turns of `key` after `after_seq` have
-        sent their `close` (or the session is gone, or their leases expired anyway)."""
-        timeout_s = self._runtime.config.sessions.pull_timeout_s
-        async with asyncio.timeout(self._limiter.limits.lease_s):
-            while turns > 0:
-                batch = await self._runtime.pull(key, self._user.user_id, after_seq, timeout_s)
-                if not batch.frames and not batch.live:
-                    return
-                turns -= sum(1 for f in batch.frames if f["type"] == "close")
-                after_seq = batch.frames[-1]["seq"] if batch.frames else after_seq
-
-    def _gap_info(self, key: SessionKey, after_seq: int, first_kept: int) -> Frame:
-        text = (
-            f"Frames {after_seq + 1}..{first_kept - 1} are no longer kept; "
-            "read the chat history over REST"
-        )
-        return make_frame(
-            "info",
-            "processing",
-            flow_id=key.flow_id,
-            chat_id=key.chat_id,
-            message=text,
-            user_id=self._user.user_id,
-        )
-
-    def _frame(self, type_: Any, category: str, key: SessionKey | None = None) -> Frame:
-        flow_id, chat_id = (key.flow_id, key.chat_id) if key else (self._app.id, self._chat_id)
-        return make_frame(
-            type_,
-            category,
-            flow_id=flow_id,
-            chat_id=chat_id,
-            user_id=self._user.user_id,
-        )
-
-    async def _send(self, frames: Sequence[RelayFrame]) -> None:
-        async with self._send_lock:
-            if self._ws.application_state is not WebSocketState.CONNECTED:
-                return
-            self._last_activity = asyncio.get_running_loop().time()
-            try:
-                for frame in frames:
-                    # A channel's frames are already text (serialized once, in the host).
-                    text = frame.text if isinstance(frame, WireFrame) else frame_text(frame)
-                    await self._ws.send_text(text)
-            except (RuntimeError, OSError):  # the client went away mid-send
-                log.debug("send to a closed socket dropped", exc_info=True)
-
-
-def _still_in_turn(frames: Sequence[RelayFrame], in_turn: bool) -> bool:
-    for frame in frames:
-        if frame["type"] == "begin":
-            in_turn = True
-        elif frame["type"] == "close":
-            in_turn = False
-    return in_turn
+    def _frame(self, type_: FrameType, category: str) -> Frame:
+        """A frame of ours about the chat the socket addresses now."""
+        return self._out.frame(type_, category, self._app.id, self._chat_id)
 
 
 def _text_of(message: MutableMapping[str, Any]) -> str:

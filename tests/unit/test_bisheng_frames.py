@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from actors.sessions.flow_turn import question_message
+from actors.sessions.turns.recording import question_message
 from serve_app.ws.protocol import parse_client_frame
 
 SELECT = {

@@ -112,6 +112,23 @@ async def test_clear_history_empties_context_here_and_after_reactivation(
     ]  # stored history stays
 
 
+async def test_clear_during_a_turn_keeps_the_turn_and_its_exchange(storage: StorageActor) -> None:
+    """`SessionActor.clear_context` during a turn: the divider lands among the turn's frames,
+    the running turn keeps its context, and its exchange is all the next turn starts from."""
+    session = await session_on(storage, demo_graph(tokens_per_second=100, answer_tokens=100))
+    await full_turn(session, "one")
+    first = session.start_turn(ask("two"))
+    await wait_for_stream(session, first - 1)
+    assert await session.clear_context(1) is not None
+    await session.wait_turn()
+    frames = session.frames.read_after(first - 1)
+    kinds = [(f["type"], f["category"]) for f in frames]
+    assert kinds.index(("end", "divider")) < kinds.index(("end", "answer"))
+    answer = frames[kinds.index(("end", "answer"))]["message"]
+    assert answer.startswith("echo(2): two")  # the running turn kept the context it started with
+    assert (await full_turn(session, "three"))[-2]["message"].startswith("echo(2): three")
+
+
 async def test_enqueue_policy_runs_asks_in_order(storage: StorageActor) -> None:
     session = await session_on(storage, busy_policy="enqueue")
     first = session.start_turn(ask("a"))

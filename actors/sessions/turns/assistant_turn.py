@@ -26,8 +26,8 @@ from langchain_core.tools import BaseTool
 from actors.errors import AssistantError
 from actors.flows.tools import tool_category
 from actors.frames import stream_message
-from actors.sessions.flow_turn import TurnEmitter, TurnRecorder, chunk_text
 from actors.sessions.model_context import BREAK_ANSWER
+from actors.sessions.turns.recording import TurnEmitter, TurnRecorder, chunk_text
 
 MAX_MODEL_CALLS = 8
 
