@@ -23,7 +23,6 @@ from actors.config import StorageConfig
 from actors.errors import ChatServiceError, StorageUnavailable
 from actors.ray.registry import storage_actor
 from actors.ray.storage_client import RayStorageClient
-from actors.storage_actor.actor import StorageActor
 from storage.records import MessageRecord, SessionRecord
 from storage.sql.engine import make_engine
 from storage.sql.tables import ChatMessage
@@ -107,7 +106,7 @@ async def _writer(client: RayStorageClient, load: Load, chat_id: str) -> None:
         n += 1
 
 
-async def _killer(handle: ActorHandle[StorageActor], load: Load) -> list[int]:
+async def _killer(handle: ActorHandle[Any], load: Load) -> list[int]:
     pids: list[int] = []
     for k in range(KILLS):
         await load.wait_for_acks((k + 1) * ACKS_BETWEEN_KILLS)
