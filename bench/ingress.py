@@ -20,8 +20,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import aiohttp
+
+if TYPE_CHECKING:  # the app is imported in the server's child process only
+    from fastapi import FastAPI
 
 ROOT = Path(__file__).resolve().parent.parent
 MODES = ("uvicorn", "serve-default", "serve-haproxy")
@@ -59,14 +63,14 @@ def run_server(mode: str, port: int) -> None:
     serve.start(http_options={"host": "127.0.0.1", "port": port})
 
     class Bench:
-        def __serve_build_asgi_app__(self):  # type: ignore[no-untyped-def]
+        def __serve_build_asgi_app__(self) -> FastAPI:
             return build_bench_api()
 
     deployment = serve.deployment(max_ongoing_requests=10_000)(serve.ingress()(Bench))
     serve.run(deployment.bind(), name="bench", route_prefix="/")
     print("READY", flush=True)
     signal.sigwait([signal.SIGTERM, signal.SIGINT])
-    serve.shutdown()
+    serve.shutdown()  # type: ignore[no-untyped-call]  # Ray Serve leaves it unannotated
     ray.shutdown()
 
 

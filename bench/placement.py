@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.actor import ActorHandle, ActorProxy
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -52,14 +53,24 @@ class BenchHost(SessionHost):
     def __init__(self, storage_handle: Any) -> None:
         super().__init__(SessionConfig(), RayStorageClient(storage_handle))
 
+    # `@ray.method` is how Ray types `handle.pid.remote()` (docs.ray.io, "Type hints in Ray").
+    @ray.method
     def pid(self) -> int:
         return os.getpid()
 
+    @ray.method
     async def activate_many(self, start: int, count: int) -> int:
         keys = [SessionKey(FLOW_ID, f"chat-{i}") for i in range(start, start + count)]
         for chunk in range(0, len(keys), 200):
             await asyncio.gather(*(self._session(k, 1) for k in keys[chunk : chunk + 200]))
         return await self.live_sessions()
+
+
+def handle_of(proxy: ActorProxy[BenchHost]) -> ActorHandle[BenchHost]:
+    """The handle `.remote()` returned: Ray types it `ActorHandle[T] | type[T]` (the class arm types
+    the `@ray.method` calls); `ray.kill` takes the handle."""
+    assert isinstance(proxy, ActorHandle)
+    return proxy
 
 
 def hosted(storage: Any, sessions: int) -> tuple[float, float]:
@@ -72,7 +83,7 @@ def hosted(storage: Any, sessions: int) -> tuple[float, float]:
     ray.get(host.activate_many.remote(10, sessions))
     elapsed = time.perf_counter() - started
     after, _ = memory_kb(pid)
-    ray.kill(host)
+    ray.kill(handle_of(host))
     return (after - before) / sessions, elapsed / sessions
 
 
@@ -84,7 +95,7 @@ def dedicated(storage: Any, actors: int) -> tuple[float, float, float]:
     elapsed = time.perf_counter() - started
     mems = [memory_kb(pid) for pid in ray.get([h.pid.remote() for h in handles])]
     for h in handles:
-        ray.kill(h)
+        ray.kill(handle_of(h))
     return (sum(m[0] for m in mems) / actors, sum(m[1] for m in mems) / actors, elapsed / actors)
 
 

@@ -84,7 +84,7 @@ async def next_of(
     ws: websockets.ClientConnection, type_: str, category: str | None = None
 ) -> dict[str, Any]:
     while True:
-        frame = json.loads(await ws.recv())
+        frame: dict[str, Any] = json.loads(await ws.recv())
         if frame["type"] == type_ and category in (None, frame["category"]):
             return frame
 

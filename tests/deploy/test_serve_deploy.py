@@ -19,9 +19,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -43,12 +44,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_until(check: object, seconds: float, what: str) -> None:
+def wait_until(check: Callable[[], object], seconds: float, what: str) -> None:
     """Poll an external process's readiness (bounded); not used to order our own events."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
-            if check():  # type: ignore[operator]
+            if check():
                 return
         except (httpx.HTTPError, OSError):
             pass
@@ -179,7 +180,7 @@ async def test_deployed_app_serves_rest_and_chat(deployed: Deployed) -> None:
         f"{ws_url}/api/v1/chat/chat/{flow_id}?t={token}&chat_id={chat_id}"
     ) as ws:
         await ws.send(json.dumps({"inputs": {"input": "deployed hello"}}))
-        frames = []
+        frames: list[dict[str, Any]] = []
         while not frames or frames[-1]["type"] != "close":
             frames.append(json.loads(await ws.recv()))
     assert frames[-2]["message"] == "echo(0): deployed hello"

@@ -10,11 +10,12 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 import httpx
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from tests.conftest import demo_graph
 from tests.e2e.api.accounts import Account, register, seed_admin
@@ -22,7 +23,16 @@ from tests.e2e.conftest import Server
 
 pytestmark = pytest.mark.e2e
 COOKIE = "access_token_cookie"
-SLOW = {"tokens_per_second": 50, "answer_tokens": 400}
+
+
+class DemoPace(TypedDict):
+    """Demo model options (a TypedDict, so `**SLOW` can only fill the model's keywords)."""
+
+    tokens_per_second: int
+    answer_tokens: int
+
+
+SLOW: DemoPace = {"tokens_per_second": 50, "answer_tokens": 400}
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +75,7 @@ def socket(server: Server, account: Account, path: str) -> Any:
     return websockets.connect(
         f"{server.ws_base}{path}",
         additional_headers={"Cookie": f"{COOKIE}={account.token}"},
-        origin=server.base,  # type: ignore[arg-type]
+        origin=Origin(server.base),
     )
 
 

@@ -97,7 +97,8 @@ async def test_a_socket_that_watches_first_owns_the_chat(
             turn = await until_close(bob_ws)
             assert turn[-2]["message"] == "echo(0): bob asks"
             await every_action_is_refused(alice_ws, chat_id)  # no frame of Bob's turn came
-    assert bob.info(chat_id)["user_id"] == bob.user_id  # type: ignore[index]
+    info = bob.info(chat_id)
+    assert info is not None and info["user_id"] == bob.user_id
     questions = [r["message"] for r in bob.data(bob.history(chat_id, shared_flow))]
     assert not any("hunter2" in q for q in questions)
 
@@ -150,7 +151,8 @@ async def test_two_users_claiming_at_once_make_exactly_one_owner(
         assert len(owners) == 1, answers
         [loser] = [f for f in answers if f["type"] != "close"]
         assert refusal(loser) == 403
-        assert owners[0].info(chat_id)["user_id"] == owners[0].user_id  # type: ignore[index]
+        info = owners[0].info(chat_id)
+        assert info is not None and info["user_id"] == owners[0].user_id
 
 
 async def _ask(ws: ClientConnection, text: str) -> ClientConnection:

@@ -17,7 +17,7 @@ import ray
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError
-from actors.frames import Frame
+from actors.frames import RelayFrame
 from actors.ray.registry import Runtime
 from actors.sessions.channel import Subscription
 from actors.sessions.session import Ask, SessionKey
@@ -39,8 +39,8 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     ray.shutdown()
 
 
-async def until_close(sub: Subscription) -> list[Frame]:
-    frames: list[Frame] = []
+async def until_close(sub: Subscription) -> list[RelayFrame]:
+    frames: list[RelayFrame] = []
     async with asyncio.timeout(30):
         while not frames or frames[-1]["type"] != "close":
             frames += (await sub.next()).frames
@@ -99,7 +99,7 @@ async def test_a_host_killed_mid_turn_ends_the_subscription(runtime: Runtime) ->
     again = await runtime.subscribe(key, 1, point.newest_seq)
     first = await runtime.start_turn(key, Ask(user_id=1, inputs={"input": "short"}))
     assert first > 0
-    frames: list[Frame] = []
+    frames: list[RelayFrame] = []
     async with asyncio.timeout(60):
         while not any(f["type"] == "stream" for f in frames):
             frames += (await again.next()).frames

@@ -141,8 +141,8 @@ async def test_openai_streamed_tool_call_and_tool_result_round_trip(
         Reply(tool_name="calculator", tool_args={"input": "2+2"}),
         Reply(tokens=("It is", " 4.")),
     ]
-    model = build_chat_model(openai_params(), "model", openai_provider(openai_server))
-    model = model.bind_tools(list(tools.values()))
+    chat_model = build_chat_model(openai_params(), "model", openai_provider(openai_server))
+    model = chat_model.bind_tools(list(tools.values()))
     question = HumanMessage("what is 2+2?")
     chunks = [c async for c in model.astream([question])]
     request = reduce(operator.add, chunks)
@@ -204,8 +204,8 @@ async def test_ollama_server_error_raises(ollama_server: FakeOllama) -> None:
 async def test_ollama_tool_call(ollama_server: FakeOllama) -> None:
     ollama_server.replies = [Reply(tool_name="calculator", tool_args={"input": "6*7"})]
     tools = build_tools(["calculator"])
-    model = build_chat_model(ollama_params(), "model", ollama_provider(ollama_server))
-    model = model.bind_tools(tools)
+    chat_model = build_chat_model(ollama_params(), "model", ollama_provider(ollama_server))
+    model = chat_model.bind_tools(tools)
     request = reduce(operator.add, [c async for c in model.astream("six times seven?")])
     assert [(c["name"], c["args"]) for c in request.tool_calls] == [
         ("calculator", {"input": "6*7"})

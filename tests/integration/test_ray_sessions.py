@@ -22,7 +22,7 @@ from actors.config import (
     StorageConfig,
 )
 from actors.errors import ChatServiceError, RateLimited
-from actors.frames import Frame
+from actors.frames import RelayFrame
 from actors.ray.registry import DEDICATED_PREFIX, Runtime, dedicated_name
 from actors.sessions.placement import placement_of
 from actors.sessions.session import Ask, SessionKey
@@ -51,9 +51,9 @@ def runtime(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runtime]:
     ray.shutdown()  # each module gets its own cluster; none lingers under later tests
 
 
-async def turn(runtime: Runtime, key: SessionKey, text: str) -> list[Frame]:
+async def turn(runtime: Runtime, key: SessionKey, text: str) -> list[RelayFrame]:
     after = await runtime.start_turn(key, Ask(user_id=1, inputs={"input": text})) - 1
-    frames: list[Frame] = []
+    frames: list[RelayFrame] = []
     while not frames or frames[-1]["type"] != "close":
         batch = await runtime.pull(key, 1, after, 10)
         frames += batch.frames

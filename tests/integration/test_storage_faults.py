@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 import ray
+from ray.actor import ActorHandle
 from sqlalchemy import func, select
 
 from actors.config import StorageConfig
@@ -105,14 +106,14 @@ async def _writer(client: RayStorageClient, load: Load, chat_id: str) -> None:
         n += 1
 
 
-async def _killer(handle: object, load: Load) -> list[int]:
-    pids = []
+async def _killer(handle: ActorHandle[Any], load: Load) -> list[int]:
+    pids: list[int] = []
     for k in range(KILLS):
         await load.wait_for_acks((k + 1) * ACKS_BETWEEN_KILLS)
-        pids.append(await handle.__ray_call__.remote(lambda _self: os.getpid()))  # type: ignore[attr-defined]
+        pids.append(await handle.__ray_call__.remote(lambda _self: os.getpid()))
         ray.kill(handle, no_restart=False)  # the process dies; Ray restarts the actor
     await load.wait_for_acks((KILLS + 1) * ACKS_BETWEEN_KILLS)  # writes go on after the last
-    pids.append(await handle.__ray_call__.remote(lambda _self: os.getpid()))  # type: ignore[attr-defined]
+    pids.append(await handle.__ray_call__.remote(lambda _self: os.getpid()))
     load.stop.set()
     return pids
 
@@ -142,7 +143,7 @@ async def test_acknowledged_rows_survive_repeated_storage_kills(
         assert await client.ping()
         load = Load()
         writers = [_writer(client, load, f"chat-{w}") for w in range(WRITERS)]
-        pids, *_ = await asyncio.gather(_killer(handle, load), *writers)
+        pids, _ = await asyncio.gather(_killer(handle, load), asyncio.gather(*writers))
     finally:
         ray.kill(handle, no_restart=True)
     assert len(set(pids)) == KILLS + 1, "every kill restarted the actor in a new process"

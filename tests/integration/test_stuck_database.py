@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
-from actors.frames import Frame
+from actors.frames import RelayFrame
 from actors.ray.registry import Runtime
 from actors.sessions.session import Ask, SessionKey
 from serve_app.api import build_api
@@ -89,11 +89,11 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
         yield made
 
 
-async def _turn_frames(runtime: Runtime, key: SessionKey, text_: str) -> list[Frame]:
+async def _turn_frames(runtime: Runtime, key: SessionKey, text_: str) -> list[RelayFrame]:
     """Every frame of one turn, up to its close, within ANSWER_WITHIN_S (else the test fails)."""
     async with asyncio.timeout(ANSWER_WITHIN_S):
         after = await runtime.start_turn(key, Ask(user_id=1, inputs={"input": text_})) - 1
-        frames: list[Frame] = []
+        frames: list[RelayFrame] = []
         while not frames or frames[-1]["type"] != "close":
             batch = await runtime.pull(key, 1, after, 2)
             frames += batch.frames

@@ -5,11 +5,12 @@ question rows hold the inputs' JSON."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from actors.sessions.turns.recording import question_message
 from serve_app.ws.protocol import parse_client_frame
 
-SELECT = {
+SELECT: dict[str, Any] = {
     "chatHistory": [{"message": "old", "isSend": True}] * 50,
     "flow_id": "a" * 32,
     "chat_id": "c1",
@@ -26,7 +27,7 @@ def test_a_select_chat_frame_is_no_ask() -> None:
 
 
 def test_an_ask_with_data_and_history_is_an_ask() -> None:
-    inputs = {**SELECT["inputs"], "input": "hi"}  # type: ignore[dict-item]
+    inputs = {**SELECT["inputs"], "input": "hi"}
     frame = parse_client_frame(json.dumps({**SELECT, "inputs": inputs}))
     assert frame.is_ask and not frame.is_select
 

@@ -13,7 +13,7 @@ import pytest
 
 from actors.config import SessionConfig
 from actors.errors import Forbidden
-from actors.frames import ChannelBatch, Frame, make_frame
+from actors.frames import ChannelBatch, RelayFrame, make_frame
 from actors.sessions.channel import HostChannel, Subscription
 from actors.sessions.frame_log import FrameLog
 from actors.sessions.host import SessionHost
@@ -54,15 +54,15 @@ def ask(text: str, user_id: int = ALICE) -> Ask:
     return Ask(user_id=user_id, inputs={"input": text})
 
 
-async def until_close(sub: Subscription) -> list[Frame]:
-    frames: list[Frame] = []
+async def until_close(sub: Subscription) -> list[RelayFrame]:
+    frames: list[RelayFrame] = []
     async with asyncio.timeout(20):
         while not frames or frames[-1]["type"] != "close":
             frames += (await sub.next()).frames
     return frames
 
 
-def assert_contiguous(frames: list[Frame], after: int) -> None:
+def assert_contiguous(frames: list[RelayFrame], after: int) -> None:
     assert [f["seq"] for f in frames] == list(range(after + 1, after + 1 + len(frames)))
 
 

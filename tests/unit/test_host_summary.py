@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 
 from actors.config import SessionConfig
-from actors.sessions.activity import BUCKET_S, ActivityMeter
+from actors.sessions.activity import BUCKET_S, ActivityMeter, Metered
 from actors.sessions.frame_log import FrameLog
 from actors.sessions.host import SessionHost
 from actors.sessions.session import Ask, SessionKey
@@ -67,7 +67,7 @@ def test_meter_counts_only_new_frames_and_errors() -> None:
     class Held:
         frames = log
 
-    held = {"f:c": Held()}
+    held: dict[str, Metered] = {"f:c": Held()}
     log.append({"type": "begin", "category": "system", "chat_id": "c", "flow_id": "f"})
     log.append({"type": "stream", "category": "processing", "chat_id": "c", "flow_id": "f"})
     meter.tick(held)

@@ -10,6 +10,7 @@ import pytest
 
 from actors.config import SessionConfig
 from actors.errors import Conflict, Forbidden, RateLimited
+from actors.frames import RelayFrame
 from actors.sessions.host import SessionHost
 from actors.sessions.session import Ask, SessionActor, SessionKey
 from actors.storage_actor.actor import StorageActor
@@ -30,11 +31,9 @@ async def host(storage: StorageActor) -> SessionHost:
     return SessionHost(SessionConfig(), storage)
 
 
-async def drain(
-    host: SessionHost, key: SessionKey, user_id: int, after: int
-) -> list[dict[str, object]]:
+async def drain(host: SessionHost, key: SessionKey, user_id: int, after: int) -> list[RelayFrame]:
     """Everything `user_id` may pull after `after` until the turn's close."""
-    frames: list[dict[str, object]] = []
+    frames: list[RelayFrame] = []
     while not frames or frames[-1]["type"] != "close":
         batch = await host.pull(key, user_id, after, 5)
         frames += batch.frames

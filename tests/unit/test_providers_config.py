@@ -65,7 +65,8 @@ def test_providers_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
 
 def test_providers_from_serve_config_args() -> None:
     # `serve_config.yaml` args arrive as a mapping (app_builder -> Settings(**args)).
-    assert Settings(providers=PROVIDERS).runtime_config().sessions.providers == providers()
+    args: dict[str, Any] = {"providers": PROVIDERS}
+    assert Settings(**args).runtime_config().sessions.providers == providers()
 
 
 def test_no_providers_by_default(monkeypatch: pytest.MonkeyPatch) -> None:

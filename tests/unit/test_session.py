@@ -38,20 +38,26 @@ async def flow_storage(storage: StorageActor) -> StorageActor:
     return storage
 
 
+def state_of(session: SessionActor) -> SessionState:
+    """The state, read through a call: mypy would carry an asserted `session.state` past the
+    awaits that change it and call the next assertion unreachable."""
+    return session.state
+
+
 async def test_states_follow_the_machine(flow_storage: StorageActor) -> None:
     session = SessionActor(SessionKey(FLOW, "c"), flow_storage, CONFIG)
-    assert session.state is SessionState.INIT
+    assert state_of(session) is SessionState.INIT
     with pytest.raises(IllegalTransition):
         session.start_turn(Ask(user_id=1, inputs={"input": "x"}))  # no object yet
     await session.activate()
-    assert session.state is SessionState.WAITING_OBJECT
+    assert state_of(session) is SessionState.WAITING_OBJECT
     with pytest.raises(IllegalTransition):
         await session.activate()  # already active
     await session.admit(1)
     session.start_turn(Ask(user_id=1, inputs={"input": "x"}))
-    assert session.state is SessionState.RUNNING
+    assert state_of(session) is SessionState.RUNNING
     await session.wait_turn()
-    assert session.state is SessionState.WAITING_OBJECT
+    assert state_of(session) is SessionState.WAITING_OBJECT
 
 
 async def test_flow_turn_frame_sequence(flow_storage: StorageActor) -> None:

@@ -96,6 +96,10 @@ async def test_a_lone_surrogate_fails_only_its_own_submit(tmp_path: Path) -> Non
     await actor.ping()
     victim, poison = _question("victim"), _question("bad")
     poison = dataclasses.replace(poison, message="a\ud800")
+    # Declared first: mypy cannot infer names unpacked straight from `await gather(...)` of
+    # decorated coroutine functions.
+    ids: list[int] | BaseException
+    failure: list[int] | BaseException
     ids, failure = await asyncio.gather(
         actor.submit([victim], [SessionRecord("victim", "f", 1, "flow", user_id=1)]),
         actor.submit([poison], [SessionRecord("bad", "f", 1, "flow", user_id=2)]),

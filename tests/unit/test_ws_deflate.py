@@ -11,16 +11,17 @@ import pytest
 import uvicorn
 import uvicorn.config
 import websockets
+from starlette.types import Receive, Scope, Send
 
 from serve_app.ingress import apply_ws_deflate
 
 
-async def echo_app(scope: dict[str, object], receive: object, send: object) -> None:
+async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
     assert scope["type"] == "websocket"
-    await receive()  # type: ignore[operator]
-    await send({"type": "websocket.accept"})  # type: ignore[operator]
-    await send({"type": "websocket.send", "text": json.dumps({"ok": True})})  # type: ignore[operator]
-    await send({"type": "websocket.close", "code": 1000})  # type: ignore[operator]
+    await receive()
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": json.dumps({"ok": True})})
+    await send({"type": "websocket.close", "code": 1000})
 
 
 @pytest.fixture

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -58,10 +60,10 @@ def test_flow_lifecycle(alice: Account) -> None:
     ids=["unknown-provider", "dangling-edge", "missing-input-variable"],
 )
 def test_graph_that_does_not_compile_is_422_with_node(
-    alice: Account, change: object, node: str
+    alice: Account, change: Callable[[dict[str, Any]], object], node: str
 ) -> None:
     graph = demo_graph()
-    change(graph)  # type: ignore[operator]
+    change(graph)
     response = alice.post("/api/v1/flows", {"name": "bad", "data": graph})
     assert response.status_code == 422, response.text
     assert response.json()["data"]["node_id"] == node

@@ -12,6 +12,7 @@ import sys
 import httpx
 import pytest
 import websockets
+from websockets.typing import Origin
 
 from serve_app.auth.tokens import COOKIE_NAME, Principal, issue_token
 from tests.e2e.api.accounts import Account
@@ -27,7 +28,8 @@ def flow_url(server: Server, query: str = "") -> str:
 
 async def outcome(url: str, headers: dict[str, str], origin: str | None) -> int | str:
     """1008 (or another close code) when refused, "answered" when an ask got its turn."""
-    async with websockets.connect(url, additional_headers=headers, origin=origin) as ws:
+    sent_origin = None if origin is None else Origin(origin)
+    async with websockets.connect(url, additional_headers=headers, origin=sent_origin) as ws:
         try:
             await ws.send(json.dumps({"inputs": {"input": "origin?"}}))
             while json.loads(await ws.recv())["type"] != "close":

@@ -84,7 +84,8 @@ def public_flow(admin: Account, name: str, **model_params: Any) -> dict[str, Any
     """An online flow every user may chat with, on the demo model with `model_params`."""
     body = {"name": name, "data": demo_graph(**model_params), "public": True}
     flow: dict[str, Any] = admin.data(admin.post("/api/v1/flows", body))
-    return admin.data(admin.patch(f"/api/v1/flows/{flow['id']}", {"status": 2}))  # type: ignore[no-any-return]
+    online: dict[str, Any] = admin.data(admin.patch(f"/api/v1/flows/{flow['id']}", {"status": 2}))
+    return online
 
 
 @pytest.fixture(scope="session")

@@ -57,7 +57,7 @@ async def test_new_data_makes_a_new_version(api: Api) -> None:
 async def test_assistant_model_and_tools_are_checked(api: Api) -> None:
     ann = await api.user("ann")
     base = {"name": "a", "prompt": "p", "model": {"provider": "demo", "model": "echo"}}
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"model": {"provider": "nope"}}, "model"),
         ({"model": {"provider": "demo", "temperature": "hot"}}, "temperature"),
         ({"tools": ["teleport"]}, "teleport"),

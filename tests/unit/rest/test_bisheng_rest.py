@@ -9,7 +9,7 @@ from tests.unit.rest.conftest import Api
 
 async def test_errors_on_bisheng_paths_answer_http_200_with_the_code(api: Api) -> None:
     ann = await api.user("ann")
-    params = {"chat_id": "c", "flow_id": "f", "page_size": 0}
+    params: dict[str, str | int] = {"chat_id": "c", "flow_id": "f", "page_size": 0}
     ours = await api.client.get("/api/v1/chat/chat/history", params=params, headers=ann)
     theirs = await api.client.get("/api/v1/chat/history", params=params, headers=ann)
     assert ours.status_code == 422 and ours.json()["status_code"] == 422
