@@ -11,8 +11,8 @@ database (pool, statement, connection) is `StorageUnavailable` (503 at the edge)
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 from sqlalchemy.exc import (
     DataError,
@@ -77,7 +77,7 @@ def to_domain_error(exc: Exception) -> RaychatError | None:
     return None
 
 
-def domain_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+def domain_errors(method: Callable[P, Awaitable[R]]) -> Callable[P, Coroutine[Any, Any, R]]:
     """Decorate an async storage-actor method so storage failures leave it as domain errors."""
 
     @functools.wraps(method)
