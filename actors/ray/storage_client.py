@@ -1,12 +1,12 @@
 """Typed async client of the storage actor: awaits its Ray handle, turns Ray failures into
 domain errors, and retries what is safe to repeat while the storage actor restarts.
 
-Each method is `remote_call(StorageActor.<name>, policy)`: the actor method's own signature and
+Each method is `remote_call(StorageActor.<name>)`: the actor method's own signature and
 docstring, sent to the actor method of that name, so the client cannot drift from the actor (nor
 the actor from `storage.repository.Operations`). Every call has a deadline (`call_timeout_s`,
 0 = none): a storage actor that does not answer in time is StorageUnavailable (503 + Retry-After
-on REST), never an endless wait. What happens when the actor dies under a call is the call's
-`CallPolicy`, declared next to it."""
+on REST), never an endless wait. What happens when the actor dies under a call is its
+`CallPolicy`, declared once below (`AT_MOST_ONCE`, `FAIL_FAST`; every other call is retried)."""
 
 from __future__ import annotations
 
@@ -26,11 +26,43 @@ R = TypeVar("R")
 # What a call does when the storage actor dies under it (Ray restarts it):
 # "retry": safe to repeat (reads, idempotent writes, `submit` with the same row keys): sent again
 #   up to SUBMIT_ATTEMPTS times with backoff, then StorageUnavailable "Storage is restarting";
-# "fail_fast": StorageUnavailable "Storage is restarting" at once (the caller retries: a
-#   session's reads, `/metrics` scrapes that must answer quickly, health checks);
-# "at_most_once": not safe to repeat (a repeated create reports a conflict, a repeated PATCH adds
-#   a version): StorageUnavailable(AMBIGUOUS_WRITE), the write may have been applied.
+# "fail_fast": StorageUnavailable "Storage is restarting" at once (the caller retries);
+# "at_most_once": not safe to repeat: StorageUnavailable(AMBIGUOUS_WRITE), the write may have
+#   been applied.
 CallPolicy = Literal["retry", "fail_fast", "at_most_once"]
+
+# A repeated create reports a conflict; a repeated PATCH of a flow's graph adds a version.
+AT_MOST_ONCE: frozenset[Callable[..., object]] = frozenset(
+    {
+        StorageActor.create_flow,
+        StorageActor.update_flow,
+        StorageActor.create_assistant,
+        StorageActor.create_user,
+    }
+)
+# A session's app, owner and user reads (its turn or activation fails and its caller retries),
+# health, and `/metrics` scrapes, which must answer quickly.
+FAIL_FAST: frozenset[Callable[..., object]] = frozenset(
+    {
+        StorageActor.session_owner,
+        StorageActor.get_flow,
+        StorageActor.put_flow,
+        StorageActor.get_assistant,
+        StorageActor.ensure_user,
+        StorageActor.get_user,
+        StorageActor.ping,
+        StorageActor.queue_depth,
+        StorageActor.flush_stats,
+    }
+)
+
+
+def call_policy(method: Callable[..., object]) -> CallPolicy:
+    """The declared restart policy of the actor method `method`."""
+    if method in AT_MOST_ONCE:
+        return "at_most_once"
+    return "fail_fast" if method in FAIL_FAST else "retry"
+
 
 SUBMIT_ATTEMPTS = 8
 DEFAULT_CALL_TIMEOUT_S = 8.0
@@ -73,11 +105,11 @@ async def call_actor(
 
 
 def remote_call(
-    method: Callable[Concatenate[StorageActor, P], Awaitable[R]], policy: CallPolicy = "retry"
+    method: Callable[Concatenate[StorageActor, P], Awaitable[R]],
 ) -> Callable[Concatenate[RayStorageClient, P], Coroutine[Any, Any, R]]:
     """The client method calling the storage actor's `method` (`StorageActor.<name>`): same
-    name, signature and docstring; Ray failures handled by `policy`."""
-    name = method.__name__
+    name, signature and docstring; Ray failures handled by its `call_policy`."""
+    name, policy = method.__name__, call_policy(method)
 
     async def call(self: RayStorageClient, /, *args: P.args, **kwargs: P.kwargs) -> R:
         def send() -> Any:  # a fresh Ray object ref per attempt
@@ -118,7 +150,6 @@ class RayStorageClient:
     submit = remote_call(StorageActor.submit)
     submit_events = remote_call(StorageActor.submit_events)
 
-    # Messages.
     history = remote_call(StorageActor.history)
     session_messages = remote_call(StorageActor.session_messages)
     get_message = remote_call(StorageActor.get_message)
@@ -130,9 +161,9 @@ class RayStorageClient:
     mark_copied = remote_call(StorageActor.mark_copied)
     set_comment = remote_call(StorageActor.set_comment)
 
-    # Sessions. `copy_session` is safe to retry: the caller chose `new_chat_id`.
+    # `copy_session` is safe to retry: the caller chose `new_chat_id`.
     claim_session = remote_call(StorageActor.claim_session)
-    session_owner = remote_call(StorageActor.session_owner, "fail_fast")
+    session_owner = remote_call(StorageActor.session_owner)
     get_session = remote_call(StorageActor.get_session)
     list_chats = remote_call(StorageActor.list_chats)
     rename_session = remote_call(StorageActor.rename_session)
@@ -141,31 +172,28 @@ class RayStorageClient:
     audit_sessions = remote_call(StorageActor.audit_sessions)
     stats = remote_call(StorageActor.stats)
 
-    # Apps.
-    create_flow = remote_call(StorageActor.create_flow, "at_most_once")
-    put_flow = remote_call(StorageActor.put_flow, "fail_fast")
-    get_flow = remote_call(StorageActor.get_flow, "fail_fast")
-    update_flow = remote_call(StorageActor.update_flow, "at_most_once")
+    create_flow = remote_call(StorageActor.create_flow)
+    put_flow = remote_call(StorageActor.put_flow)
+    get_flow = remote_call(StorageActor.get_flow)
+    update_flow = remote_call(StorageActor.update_flow)
     delete_flow = remote_call(StorageActor.delete_flow)
     list_flows = remote_call(StorageActor.list_flows)
     flow_versions = remote_call(StorageActor.flow_versions)
-    create_assistant = remote_call(StorageActor.create_assistant, "at_most_once")
-    get_assistant = remote_call(StorageActor.get_assistant, "fail_fast")
+    create_assistant = remote_call(StorageActor.create_assistant)
+    get_assistant = remote_call(StorageActor.get_assistant)
     update_assistant = remote_call(StorageActor.update_assistant)
     delete_assistant = remote_call(StorageActor.delete_assistant)
     list_assistants = remote_call(StorageActor.list_assistants)
     list_online_apps = remote_call(StorageActor.list_online_apps)
 
-    # Users, events, server values.
-    ensure_user = remote_call(StorageActor.ensure_user, "fail_fast")
-    create_user = remote_call(StorageActor.create_user, "at_most_once")
-    get_user = remote_call(StorageActor.get_user, "fail_fast")
+    ensure_user = remote_call(StorageActor.ensure_user)
+    create_user = remote_call(StorageActor.create_user)
+    get_user = remote_call(StorageActor.get_user)
     get_user_by_name = remote_call(StorageActor.get_user_by_name)
     list_telemetry = remote_call(StorageActor.list_telemetry)
     list_audit_log = remote_call(StorageActor.list_audit_log)
     server_secret = remote_call(StorageActor.server_secret)
 
-    # Health and scrape-time reads for `/metrics` (a scrape must answer quickly).
-    ping = remote_call(StorageActor.ping, "fail_fast")
-    queue_depth = remote_call(StorageActor.queue_depth, "fail_fast")
-    flush_stats = remote_call(StorageActor.flush_stats, "fail_fast")
+    ping = remote_call(StorageActor.ping)
+    queue_depth = remote_call(StorageActor.queue_depth)
+    flush_stats = remote_call(StorageActor.flush_stats)

@@ -5,7 +5,7 @@ Ray. Each test gets its own storage actor on a fresh SQLite file."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,9 @@ from actors.ray.storage_client import RayStorageClient
 from storage.repository import Repository
 from tests.contract import test_apps, test_messages, test_ownership, test_sessions, test_writes
 from tests.contract.conftest import SurfaceRepository
+from tests.integration.test_storage_faults import ray_cluster  # noqa: F401 (a Ray per module)
+
+pytestmark = pytest.mark.usefixtures("ray_cluster")  # module-scoped: set up before client_repo
 
 CASES: list[Callable[[Repository], Awaitable[None]]] = [
     test_messages.test_history_pages_by_cursor_and_joins_names,
@@ -32,16 +35,8 @@ CASES: list[Callable[[Repository], Awaitable[None]]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def ray_cluster() -> Iterator[None]:
-    if not ray.is_initialized():
-        ray.init(address="local", include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()  # each module gets its own cluster; none lingers under later tests
-
-
 @pytest.fixture
-async def client_repo(ray_cluster: None, tmp_path: Path) -> AsyncIterator[Repository]:
+async def client_repo(tmp_path: Path) -> AsyncIterator[Repository]:
     config = StorageConfig(database_url=f"sqlite:///{tmp_path / 'client.db'}", batch_max_delay_ms=2)
     handle = storage_actor(config, namespace=f"raychat-contract-{uuid.uuid4().hex[:8]}")
     try:
