@@ -2,6 +2,11 @@
 single-row changes are short transactions of their own. A plain class: `actors.ray.registry` wraps
 it with Ray (detached, `max_restarts=-1`).
 
+Its storage operations are not written out: each is `operation(Operations.<name>)`, an actor
+method with the protocol's signature and docstring that waits for readiness, calls the repository
+and maps failures to domain errors (`ready`). Only methods with logic of their own (group commit,
+the generated server secret, lifecycle) are written here, under the same `ready` decorator.
+
 Lifecycle: the first call checks the schema (`storage.migrate.check_schema`): an empty database
 is initialized to the migration head, a current one is used, anything else makes every call
 fail with StorageUnavailable saying "run `raychat migrate`", and the next call checks again (so
@@ -11,30 +16,53 @@ migrating fixes a running server without a restart). Durability never depends on
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import functools
+import secrets
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from actors.config import StorageConfig
 from actors.storage_actor.errors import domain_errors
 from actors.storage_actor.group_commit import FlushStats, GroupCommitter
-from actors.storage_actor.operations import StorageOperations
 from storage.migrate import check_schema
-from storage.records import (
-    AuditRecord,
-    FlowRecord,
-    MessageRecord,
-    MessageRow,
-    SessionClaim,
-    SessionRecord,
-    TelemetryRecord,
-    UserRecord,
-)
+from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
+from storage.repository import Operations
 from storage.sql import SqlRepository, make_engine
 from storage.sql.engine import is_in_memory
+
+P = ParamSpec("P")
+R = TypeVar("R")
+ActorMethod = Callable[Concatenate["StorageActor", P], Coroutine[Any, Any, R]]
 
 FLUSHER_CONNECTIONS = 2  # one flush at a time, plus one for the op-by-op rewrite's overlap
 
 
-class StorageActor(StorageOperations):
+def ready(method: Callable[Concatenate[StorageActor, P], Awaitable[R]]) -> ActorMethod[P, R]:
+    """Decorate a StorageActor method: it first waits for the schema check, and storage
+    failures leave it as domain errors (`actors.storage_actor.errors`)."""
+
+    async def call(self: StorageActor, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        await self._ensure_ready()
+        return await method(self, *args, **kwargs)
+
+    functools.update_wrapper(call, method)
+    return domain_errors(call)
+
+
+def operation(op: Callable[Concatenate[Operations, P], Awaitable[R]]) -> ActorMethod[P, R]:
+    """The actor method serving repository operation `op` (`Operations.<name>`): same name,
+    signature and docstring, run by the actor's repository once ready."""
+    name = op.__name__
+
+    async def call(self: StorageActor, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return cast(R, await getattr(self._repo, name)(*args, **kwargs))
+
+    functools.update_wrapper(call, op)
+    call.__qualname__ = f"StorageActor.{name}"  # not Operations.<name>, in reprs and logs
+    return ready(call)
+
+
+class StorageActor:
     """Owns the database engine and the group committer.
 
     Every method may run concurrently with every other (async actor). On a database error a
@@ -80,15 +108,14 @@ class StorageActor(StorageOperations):
         await check_schema(self._repo.engine, initialize_empty=self._config.create_schema)
         self._committer.start()
 
-    @domain_errors
+    @ready
     async def ping(self) -> bool:
         """True when the database answers and its schema is current. Concurrent-safe; raises
         StorageUnavailable (with the reason) otherwise."""
-        await self._ensure_ready()
         await self._repo.ping()
         return True
 
-    @domain_errors
+    @ready
     async def submit(
         self, messages: Sequence[MessageRecord], sessions: Sequence[SessionRecord] = ()
     ) -> list[int]:
@@ -98,16 +125,14 @@ class StorageActor(StorageOperations):
         Concurrent-safe. Waits while the write queue is full. Raises the database error of the
         batch; nothing is acknowledged that was not committed.
         """
-        await self._ensure_ready()
         return await self._committer.submit(messages, sessions)
 
-    @domain_errors
+    @ready
     async def submit_events(
         self, telemetry: Sequence[TelemetryRecord] = (), audit: Sequence[AuditRecord] = ()
     ) -> None:
         """Group-commit telemetry events and audit-log entries (idempotent by `event_key`);
         returns once committed. Concurrent-safe; fails like `submit`."""
-        await self._ensure_ready()
         await self._committer.submit((), (), telemetry, audit)
 
     async def queue_depth(self) -> int:
@@ -119,67 +144,62 @@ class StorageActor(StorageOperations):
         read-only, never fails."""
         return list(self._committer.flushes)
 
-    @domain_errors
-    async def history(
-        self,
-        chat_id: str,
-        flow_id: str,
-        before_id: int | None,
-        limit: int,
-        include_deleted: bool = False,
-    ) -> list[MessageRow]:
-        """A history page, newest first; [] for a missing, other-flow or soft-deleted chat
-        (unless `include_deleted`, for audit reads). Concurrent-safe, read-only."""
-        await self._ensure_ready()
-        return await self._repo.history(chat_id, flow_id, before_id, limit, include_deleted)
-
-    @domain_errors
-    async def recent_context(self, chat_id: str, limit: int) -> list[MessageRow]:
-        """Newest `limit` context messages, oldest first. Concurrent-safe, read-only."""
-        await self._ensure_ready()
-        return await self._repo.recent_context(chat_id, limit)
-
-    @domain_errors
-    async def session_owner(self, chat_id: str) -> tuple[int | None, str] | None:
-        """`(user_id, flow_id)` of a chat (soft-deleted too) or None. Concurrent-safe, read-only."""
-        await self._ensure_ready()
-        return await self._repo.session_owner(chat_id)
-
-    @domain_errors
-    async def claim_session(self, record: SessionRecord) -> SessionClaim:
-        """Create the chat's session row unless it exists and return who owns it (the first
-        creator; ownership never changes). Concurrent claims of one chat id agree on one
-        owner (insert-or-verify in one transaction); idempotent, so callers may retry."""
-        await self._ensure_ready()
-        return await self._repo.claim_session(record)
-
-    @domain_errors
-    async def get_flow(self, flow_id: str) -> FlowRecord | None:
-        """The live flow or None. Concurrent-safe, read-only."""
-        await self._ensure_ready()
-        return await self._repo.get_flow(flow_id)
-
-    @domain_errors
-    async def put_flow(self, flow: FlowRecord) -> None:
-        """Insert or replace a flow. Concurrent-safe (last writer wins)."""
-        await self._ensure_ready()
-        await self._repo.put_flow(flow)
-
-    @domain_errors
-    async def ensure_user(self, user_name: str, role: str, password_hash: str = "") -> UserRecord:
-        """The named user, created if missing. Concurrent-safe (unique name)."""
-        await self._ensure_ready()
-        return await self._repo.ensure_user(user_name, role, password_hash)
-
-    @domain_errors
-    async def get_user(self, user_id: int) -> UserRecord | None:
-        """A user by id or None. Concurrent-safe, read-only."""
-        await self._ensure_ready()
-        return await self._repo.get_user(user_id)
+    @ready
+    async def server_secret(self, name: str) -> str:
+        """The server-wide secret `name` (e.g. the JWT signing secret when the operator set
+        none), generated on first use (`secrets.token_urlsafe(48)`, 64 characters) and stored
+        in the database. Concurrent-safe and idempotent: every replica, node and restart gets
+        the same value (insert-if-absent, then read back)."""
+        return await self._repo.ensure_server_value(name, secrets.token_urlsafe(48))
 
     async def shutdown(self) -> None:
-        """Flush queued rows and close the pool. Durability never depends on this running."""
+        """Flush queued rows (their callers get their ids; see `GroupCommitter.stop`) and close
+        the pools. Not concurrent with itself. Durability never depends on this running."""
         await self._committer.stop()
         await self._repo.close()
         if self._writer is not self._repo:
             await self._writer.close()
+
+    # The storage operations (storage/repository.py), one line each.
+
+    history = operation(Operations.history)
+    session_messages = operation(Operations.session_messages)
+    get_message = operation(Operations.get_message)
+    get_messages = operation(Operations.get_messages)
+    find_client_message = operation(Operations.find_client_message)
+    update_message = operation(Operations.update_message)
+    delete_message = operation(Operations.delete_message)
+    set_liked = operation(Operations.set_liked)
+    mark_copied = operation(Operations.mark_copied)
+    set_comment = operation(Operations.set_comment)
+
+    claim_session = operation(Operations.claim_session)
+    session_owner = operation(Operations.session_owner)
+    get_session = operation(Operations.get_session)
+    list_chats = operation(Operations.list_chats)
+    rename_session = operation(Operations.rename_session)
+    delete_session = operation(Operations.delete_session)
+    copy_session = operation(Operations.copy_session)
+    audit_sessions = operation(Operations.audit_sessions)
+    stats = operation(Operations.stats)
+
+    create_flow = operation(Operations.create_flow)
+    put_flow = operation(Operations.put_flow)
+    get_flow = operation(Operations.get_flow)
+    update_flow = operation(Operations.update_flow)
+    delete_flow = operation(Operations.delete_flow)
+    list_flows = operation(Operations.list_flows)
+    flow_versions = operation(Operations.flow_versions)
+    create_assistant = operation(Operations.create_assistant)
+    get_assistant = operation(Operations.get_assistant)
+    update_assistant = operation(Operations.update_assistant)
+    delete_assistant = operation(Operations.delete_assistant)
+    list_assistants = operation(Operations.list_assistants)
+    list_online_apps = operation(Operations.list_online_apps)
+
+    ensure_user = operation(Operations.ensure_user)
+    create_user = operation(Operations.create_user)
+    get_user = operation(Operations.get_user)
+    get_user_by_name = operation(Operations.get_user_by_name)
+    list_telemetry = operation(Operations.list_telemetry)
+    list_audit_log = operation(Operations.list_audit_log)

@@ -84,11 +84,22 @@ class GroupCommitter:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        """Flush what is queued, then stop the flusher."""
+        """Commit what is queued, then stop the flusher.
+
+        Waiting callers: every op submitted before `stop` is answered before it returns, with
+        its ids once its batch committed or with the batch's error. The batch the flusher is
+        writing when `stop` is called is waited for, never cancelled mid-write; queued ops are
+        flushed by the flusher (or here, when none runs). A `submit` after `stop` starts the
+        flusher again. Not concurrent with itself; it takes as long as the write in flight and
+        the queued batches take (each bounded by the statement timeout).
+        """
+        task = self._task
+        if task is not None and not task.done():
+            await self._queue.join()  # each op taken off the queue has been answered
+            task.cancel()  # idle: waiting for the next op
+            await asyncio.wait([task])
         while not self._queue.empty():
             await self._flush(await self._collect())
-        if self._task is not None:
-            self._task.cancel()
 
     async def submit(
         self,
@@ -141,6 +152,13 @@ class GroupCommitter:
             return None
 
     async def _flush(self, batch: list[WriteOp]) -> None:
+        try:
+            await self._write_batch(batch)
+        finally:
+            for _ in batch:
+                self._queue.task_done()  # what `stop` waits for
+
+    async def _write_batch(self, batch: list[WriteOp]) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
         messages, sessions, telemetry, audit = _batch_rows(batch)

@@ -49,7 +49,7 @@ class DemoData:
 
 async def install_demo(storage: RayStorageClient, jwt_secret: str, ttl_s: int) -> DemoData:
     """Create (or reuse) the demo user and flow; return their ids and a token."""
-    user = await storage.ensure_user(DEMO_USER, "user")
+    user = await storage.ensure_user(DEMO_USER, "user", password_hash="")  # no password: no login
     await storage.put_flow(
         FlowRecord(
             id=DEMO_FLOW_ID,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 
 from actors.errors import NotFound
@@ -63,9 +64,7 @@ async def chat_history(
     session = await access_chat_by_id(runtime, user, chat_id, include_deleted=include_deleted)
     if session is None or session.flow_id != flow_id:
         return []
-    if include_deleted:
-        return await runtime.storage.history_any(chat_id, flow_id, before_id, limit)
-    return await runtime.storage.history(chat_id, flow_id, before_id, limit)
+    return await runtime.storage.history(chat_id, flow_id, before_id, limit, include_deleted)
 
 
 async def chat_messages(runtime: Runtime, user: Principal, chat_id: str) -> list[MessageRow]:
@@ -95,8 +94,8 @@ async def do_rename_chat(runtime: Runtime, user: Principal, chat_id: str, name: 
 async def do_copy_chat(runtime: Runtime, user: Principal, chat_id: str) -> str:
     """Copy the caller's chat with every message (same order); returns the new chat id."""
     session = await access_live_chat(runtime, user, chat_id, write=True)
-    new_chat_id = await runtime.storage.copy_session(chat_id, user.user_id)
-    if new_chat_id is None:
+    new_chat_id = uuid.uuid4().hex  # chosen here: a retry after a storage restart copies once
+    if not await runtime.storage.copy_session(chat_id, new_chat_id, user.user_id):
         raise NotFound("This chat does not exist", chat_id=chat_id)
     created = session_created_event(
         user.user_id, new_chat_id, session.flow_id, session.flow_name, session.flow_type

@@ -14,7 +14,6 @@ from datetime import datetime
 from storage.memory.apps import MemoryApps
 from storage.records import (
     COMMENT_MAX_CHARS,
-    CONTEXT_CATEGORIES,
     COPY_CHAT_ID_MAX,
     AuditRecord,
     ChatListItem,
@@ -158,11 +157,6 @@ class MemoryRepository(MemoryApps):
         if session is None:
             return []
         return [self._named(m, session) for m in reversed(self._chat_rows(chat_id)[:limit])]
-
-    async def recent_context(self, chat_id: str, limit: int) -> list[MessageRow]:
-        """Newest `limit` questions/answers, oldest first."""
-        rows = [m for m in self._chat_rows(chat_id) if m.category in CONTEXT_CATEGORIES]
-        return list(reversed(rows[:limit]))
 
     async def get_message(self, message_id: int) -> MessageRow | None:
         """One message or None."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from storage.records.times import iso, utcnow
+from storage.records.times import utcnow
 
 FLOW_TYPE_FLOW = 1
 """`flow_type` of a flow (Bisheng's value)."""
@@ -102,14 +102,3 @@ class AppSummary:
     logo: str | None
     flow_type: int
     update_time: datetime
-
-    def to_public(self) -> dict[str, Any]:
-        """JSON-ready dict with ISO times."""
-        return {
-            "id": self.id,
-            "name": self.name,
-            "description": self.description,
-            "logo": self.logo,
-            "flow_type": self.flow_type,
-            "update_time": iso(self.update_time),
-        }

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
-
-from storage.records.times import iso
 
 CONTEXT_CATEGORIES = ("question", "answer")
 """The message categories a session's model context is rebuilt from."""
@@ -60,30 +57,3 @@ class MessageRow:
     user_name: str | None = None
     flow_name: str | None = None
     comment: str | None = None
-
-    def to_public(self) -> dict[str, Any]:
-        """JSON-ready dict with ISO times."""
-        return {
-            "id": self.id,
-            "is_bot": self.is_bot,
-            "message": self.message,
-            "type": self.type,
-            "category": self.category,
-            "intermediate_steps": self.intermediate_steps,
-            "files": self.files,
-            "extra": self.extra,
-            "flow_id": self.flow_id,
-            "chat_id": self.chat_id,
-            "user_id": self.user_id,
-            "liked": self.liked,
-            "copied": self.copied,
-            "solved": self.solved,
-            "sensitive_status": self.sensitive_status,
-            "source": self.source,
-            "remark": self.remark,
-            "create_time": iso(self.create_time),
-            "update_time": iso(self.update_time),
-            "user_name": self.user_name,
-            "flow_name": self.flow_name,
-            "comment": self.comment,
-        }

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from storage.records.messages import MessageRow
 from storage.records.stats import Feedback
-from storage.records.times import iso
 
 COPY_CHAT_ID_MAX = 40
 """The longest chat id a copy may be given (the `chat_id` column's width)."""
@@ -60,26 +58,6 @@ class SessionRow:
     create_time: datetime
     update_time: datetime
 
-    def to_public(self) -> dict[str, Any]:
-        """JSON-ready dict with ISO times."""
-        return {
-            "chat_id": self.chat_id,
-            "name": self.name,
-            "flow_id": self.flow_id,
-            "flow_type": self.flow_type,
-            "flow_name": self.flow_name,
-            "flow_description": self.flow_description,
-            "flow_logo": self.flow_logo,
-            "user_id": self.user_id,
-            "is_delete": self.is_delete,
-            "like": self.like,
-            "dislike": self.dislike,
-            "copied": self.copied,
-            "sensitive_status": self.sensitive_status,
-            "create_time": iso(self.create_time),
-            "update_time": iso(self.update_time),
-        }
-
 
 @dataclass(frozen=True, slots=True)
 class ChatListItem:
@@ -87,24 +65,6 @@ class ChatListItem:
 
     session: SessionRow
     latest_message: MessageRow | None
-
-    def to_public(self) -> dict[str, Any]:
-        """The API.md §3 chat-list shape."""
-        s = self.session
-        return {
-            "chat_id": s.chat_id,
-            "flow_id": s.flow_id,
-            "flow_name": s.flow_name,
-            "flow_description": s.flow_description,
-            "flow_type": s.flow_type,
-            "name": s.name,
-            "logo": s.flow_logo,
-            "create_time": iso(s.create_time),
-            "update_time": iso(s.update_time),
-            "latest_message": None
-            if self.latest_message is None
-            else self.latest_message.to_public(),
-        }
 
 
 @dataclass(frozen=True, slots=True)

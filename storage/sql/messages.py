@@ -12,12 +12,11 @@ from typing import Any
 from sqlalchemy import Select, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.records import COMMENT_MAX_CHARS, CONTEXT_CATEGORIES, MessageRow, utcnow
+from storage.records import COMMENT_MAX_CHARS, MessageRow, utcnow
 from storage.sql.dialect import lock_row_for_write
 from storage.sql.mapping import message_row
 from storage.sql.tables import ChatMessage, MessageSession, User, table_of
 
-# Categories that form a model's conversational context (questions and final answers).
 MESSAGE_COLUMNS = [c for c in table_of(ChatMessage).c if c.name not in ("row_key", "client_msg_id")]
 # liked value -> (like delta, dislike delta) when a message enters that value.
 _COUNTED = {0: (0, 0), 1: (1, 0), 2: (0, 1)}
@@ -65,23 +64,6 @@ class SqlMessages:
     ) -> list[MessageRow]:
         """The chat's newest `limit` messages (every category), oldest first. One statement."""
         stmt = _named_page(chat_id, include_deleted).limit(limit)
-        async with self.engine.connect() as conn:
-            rows = [message_row(r) for r in await conn.execute(stmt)]
-        rows.reverse()
-        return rows
-
-    async def recent_context(self, chat_id: str, limit: int) -> list[MessageRow]:
-        """The newest `limit` questions/answers of a chat, returned oldest first (model context).
-        One statement."""
-        stmt = (
-            select(*MESSAGE_COLUMNS)
-            .where(
-                ChatMessage.chat_id == chat_id,
-                ChatMessage.category.in_(CONTEXT_CATEGORIES),
-            )
-            .order_by(ChatMessage.id.desc())
-            .limit(limit)
-        )
         async with self.engine.connect() as conn:
             rows = [message_row(r) for r in await conn.execute(stmt)]
         rows.reverse()

@@ -1,5 +1,6 @@
 """Contract tier: one suite, every backend. `repo` is a fresh, empty repository per test on the
-in-memory fake, SQLite (temporary file), PostgreSQL and MariaDB/MySQL.
+in-memory fake, SQLite (temporary file), PostgreSQL, MariaDB/MySQL and the in-process
+`StorageActor` on SQLite (`actor`: the generated operations, the schema check and group commit).
 
 Server databases come from RAYCHAT_TEST_POSTGRES_URL / RAYCHAT_TEST_MYSQL_URL (defaults: the
 loopback services `.ci/services.sh` starts). Once per run their raychat tables are dropped and
@@ -12,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,13 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from actors.config import StorageConfig
+from actors.errors import InvalidInput
+from actors.ray.storage_client import RayStorageClient
+from actors.storage_actor.actor import StorageActor
 from storage.memory.chats import MemoryRepository
 from storage.migrate import upgrade_to_head
-from storage.records import MessageRecord, SessionRecord
+from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
 from storage.repository import Repository
 from storage.sql import SqlRepository
 from storage.sql.engine import make_engine
@@ -34,7 +39,7 @@ SERVER_URLS = {
     ),
     "mysql": os.environ.get("RAYCHAT_TEST_MYSQL_URL", "mysql://root@127.0.0.1:3306/raychat_test"),
 }
-BACKENDS = ["memory", "sqlite", "postgresql", "mysql"]
+BACKENDS = ["memory", "sqlite", "postgresql", "mysql", "actor"]
 SQL_BACKENDS = ["sqlite", "postgresql", "mysql"]
 CONNECT_TIMEOUT_S = 5.0
 
@@ -88,6 +93,53 @@ async def sql_repository(
     return SqlRepository(engine)
 
 
+class SurfaceRepository:
+    """The storage actor's surface seen as a `Repository`: an in-process `StorageActor` (no
+    Ray) or a `RayStorageClient` of a real one. Every operation is the surface's own method;
+    the backend-only methods take the actor's paths (`bulk_write` its group commit, `ping` its
+    schema check, `close` its shutdown)."""
+
+    def __init__(self, surface: StorageActor | RayStorageClient) -> None:
+        self.surface = surface
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self.surface, name)  # an operation (storage.repository.Operations)
+
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(*args, **kwargs)
+            except InvalidInput as exc:  # the actor's form of the repository's ValueError
+                raise ValueError(exc.message) from exc
+
+        return call
+
+    async def ping(self) -> None:
+        await self.surface.ping()
+
+    async def close(self) -> None:
+        if isinstance(self.surface, StorageActor):
+            await self.surface.shutdown()
+
+    async def bulk_write(
+        self,
+        messages: Sequence[MessageRecord],
+        sessions: Sequence[SessionRecord],
+        telemetry: Sequence[TelemetryRecord] = (),
+        audit: Sequence[AuditRecord] = (),
+    ) -> dict[str, int]:
+        ids = await self.surface.submit(messages, sessions)
+        if telemetry or audit:
+            await self.surface.submit_events(telemetry, audit)
+        return {m.row_key: i for m, i in zip(messages, ids, strict=True)}
+
+    async def ensure_server_value(self, name: str, candidate: str) -> str:
+        # The actor serves `server_secret` (its own candidate); the primitive is its repository's.
+        if not isinstance(self.surface, StorageActor):
+            pytest.skip("over Ray the actor serves server_secret, not the primitive")
+        await self.surface.ping()
+        return await self.surface._repo.ensure_server_value(name, candidate)
+
+
 @pytest.fixture(params=BACKENDS)
 async def repo(
     request: pytest.FixtureRequest, tmp_path: Path, server_databases: dict[str, str | None]
@@ -95,6 +147,12 @@ async def repo(
     """A fresh, empty repository on each backend."""
     if request.param == "memory":
         yield MemoryRepository()
+        return
+    if request.param == "actor":
+        config = StorageConfig(database_url=f"sqlite:///{tmp_path / 'actor.db'}")
+        actor = SurfaceRepository(StorageActor(config))
+        yield actor
+        await actor.close()
         return
     sql = await sql_repository(request.param, tmp_path, server_databases)
     yield sql

@@ -20,21 +20,6 @@ async def test_history_pages_by_cursor_and_joins_names(repo: Repository) -> None
     assert await repo.history("missing", "flow-1", None, 10) == []
 
 
-async def test_recent_context_is_newest_questions_and_answers_oldest_first(
-    repo: Repository,
-) -> None:
-    rows = [
-        message("c1", "q1"),
-        message("c1", "a1", category="answer"),
-        message("c1", "tool", category="tool"),
-        message("c1", "q2"),
-        message("c1", "a2", category="answer"),
-    ]
-    await repo.bulk_write(rows, [session("c1")])
-    context = await repo.recent_context("c1", 3)
-    assert [m.message for m in context] == ["a1", "q2", "a2"]
-
-
 async def test_session_messages_are_the_newest_n_oldest_first(repo: Repository) -> None:
     await chat_with(repo, "c1", [f"m{i}" for i in range(6)])
     assert [m.message for m in await repo.session_messages("c1", limit=4)] == [

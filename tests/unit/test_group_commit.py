@@ -155,3 +155,26 @@ async def test_an_unavailable_database_fails_the_batch_at_once() -> None:
     )
     assert all(isinstance(r, ConnectionRefusedError) for r in results)
     assert len(db.batches) == 1  # no op-by-op retry against a database that is down
+
+
+async def test_stop_waits_for_the_batch_in_flight_and_flushes_the_queue() -> None:
+    # Lifecycle contract of GroupCommitter.stop: no caller is left waiting; the batch the
+    # flusher is writing is not cancelled mid-write.
+    db = FakeDb()
+    db.gate = asyncio.Event()
+    committer = GroupCommitter(db.write, max_rows=1, max_delay_s=0.001, max_queue=100)
+    in_flight = asyncio.ensure_future(committer.submit([rec("1")]))
+    await db.entered.wait()  # the flusher is inside the write of "1"
+    stopping = asyncio.ensure_future(committer.stop())
+    await asyncio.sleep(0.01)
+    assert not stopping.done()  # stop waits for the write in flight
+    db.gate.set()
+    await asyncio.wait_for(stopping, 1.0)
+    assert await asyncio.wait_for(in_flight, 1.0) == [1001]
+    queued = [asyncio.ensure_future(committer.submit([rec(str(i))])) for i in (2, 3)]
+    await asyncio.sleep(0)
+    await asyncio.wait_for(committer.stop(), 1.0)
+    assert [await asyncio.wait_for(q, 1.0) for q in queued] == [[1002], [1003]]
+    assert db.committed == {"1", "2", "3"}
+    assert await committer.submit([rec("4")]) == [1004]  # a submit after stop starts it again
+    await committer.stop()

@@ -75,12 +75,13 @@ async def test_events_are_group_committed(storage: StorageActor) -> None:
     assert [a.action for a in await storage.list_audit_log(1)] == ["rename"]
 
 
-async def test_copy_session_returns_a_new_chat_id(storage: StorageActor) -> None:
+async def test_copy_session_copies_to_the_callers_chat_id(storage: StorageActor) -> None:
+    # The caller picks the new id (the REST service, so that a retried copy copies once).
     await storage.submit([_question("src")], [SessionRecord("src", "f", 1, "flow", user_id=1)])
-    new_id = await storage.copy_session("src", user_id=1)
-    assert new_id is not None and new_id != "src"
+    new_id = uuid.uuid4().hex
+    assert await storage.copy_session("src", new_id, user_id=1)
     assert [m.message for m in await storage.session_messages(new_id)] == ["q"]
-    assert await storage.copy_session("missing", user_id=1) is None
+    assert not await storage.copy_session("missing", uuid.uuid4().hex, user_id=1)
 
 
 async def test_a_lone_surrogate_fails_only_its_own_submit(tmp_path: Path) -> None:

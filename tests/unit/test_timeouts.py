@@ -32,8 +32,8 @@ class _Method:
     def __init__(self, fn: Callable[..., Awaitable[Any]]) -> None:
         self._fn = fn
 
-    def remote(self, *args: Any) -> Awaitable[Any]:
-        return self._fn(*args)
+    def remote(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        return self._fn(*args, **kwargs)
 
 
 class StuckHandle:
@@ -43,7 +43,7 @@ class StuckHandle:
         self.never = asyncio.Event()
 
     def __getattr__(self, name: str) -> _Method:
-        async def hang(*_args: Any) -> Any:
+        async def hang(*_args: Any, **_kwargs: Any) -> Any:
             await self.never.wait()
 
         return _Method(hang)
@@ -53,7 +53,7 @@ class DyingHandle:
     """A storage actor that dies under every call."""
 
     def __getattr__(self, name: str) -> _Method:
-        async def die(*_args: Any) -> Any:
+        async def die(*_args: Any, **_kwargs: Any) -> Any:
             raise ray.exceptions.RayActorError()
 
         return _Method(die)

@@ -33,8 +33,8 @@ class _Method:
     def __init__(self, fn: Callable[..., Awaitable[Any]]) -> None:
         self._fn = fn
 
-    def remote(self, *args: Any) -> Awaitable[Any]:
-        return self._fn(*args)
+    def remote(self, *args: Any, **kwargs: Any) -> Awaitable[Any]:
+        return self._fn(*args, **kwargs)
 
 
 class FakeHandle:
