@@ -234,6 +234,12 @@ def _isolate_haproxy() -> None:
         "RAY_SERVE_HAPROXY_LOG_TARGET": f"{base}/no-access-log.sock",
         "RAY_SERVE_HAPROXY_STATS_PORT": str(_free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(_free_port()),
+        # HAProxy's `backup` server while no replica is up (starting, restarting): Serve's
+        # Python proxy on 8500/9500, bound with SO_REUSEPORT, so every server on the machine
+        # shares it and the kernel hands each fallback request to any of them (the
+        # cross-talk of docs/deploy.md "Several servers on one machine").
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(_free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(_free_port()),
         **direct_ingress_ports(),
     }.items():
         os.environ.setdefault(name, value)
@@ -252,8 +258,23 @@ def direct_ingress_ports(width: int = 20) -> dict[str, str]:
     }
 
 
+def _port_problem(settings: Settings) -> str | None:
+    """Why our own cluster cannot take the HTTP port, or None. Serve's default proxy binds it
+    with SO_REUSEPORT and the readiness probe asks the port, so a server already there would
+    silently share it or answer for us."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is no owner
+        try:
+            sock.bind((settings.host, settings.port))
+        except OSError as exc:
+            return f"{settings.host}:{settings.port} is taken ({exc.strerror})"
+    return None
+
+
 def _serve(settings: Settings, demo: bool) -> int:
     problem = _schema_problem(settings)
+    if problem is None and settings.ray_address is None:
+        problem = _port_problem(settings)
     if problem is not None:
         print(f"raychat: refusing to start: {problem}", file=sys.stderr, flush=True)
         return 2

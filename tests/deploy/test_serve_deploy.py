@@ -1,11 +1,12 @@
 """`serve deploy serve_config.yaml` on a Ray cluster started with `ray start` (as cluster.yaml
 does: HAProxy mode, Ray token authentication on with the token in RAY_AUTH_TOKEN): the deployed
-app answers /health, REST and a WebSocket chat turn, and Ray refuses clients without the token.
+app answers /health, REST and a WebSocket chat turn, its ingress autoscales as the file says, and
+Ray refuses clients without the token.
 
-This tier runs before tests/e2e (pytest orders folders by name) on purpose: with the e2e tier's
-`raychat serve` alive on the same machine, requests to this cluster's HTTP port were answered by
-the *other* server's app (seen in 3 of ~6 combined runs; see the issue note). One Serve
-deployment per machine is the supported shape; this test keeps to it."""
+Another Serve cluster on this machine (the e2e tier's `raychat serve`, an orphan) once answered
+this cluster's port: both HAProxies' backup server was Serve's fallback proxy on 127.0.0.1:8500,
+bound with SO_REUSEPORT by both clusters (docs/deploy.md "Several servers on one machine"). The
+cluster below gets its own fallback, HAProxy and replica ports, as `raychat serve` does."""
 
 from __future__ import annotations
 
@@ -66,6 +67,14 @@ class Deployed:
     gcs: str
     ray_token: str
 
+    def serve_details(self) -> dict[str, Any]:
+        """Serve's own view of the applications (the dashboard's REST API, as `serve status`)."""
+        headers = {"Authorization": f"Bearer {self.ray_token}"}
+        response = httpx.get(f"{self.dashboard}/api/serve/applications/", headers=headers)
+        response.raise_for_status()
+        details: dict[str, Any] = response.json()
+        return details
+
 
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
@@ -98,7 +107,10 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{haproxy}/metrics.sock",
         "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
         "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
-        # Its replicas must not share ports with the e2e server's (see raychat serve).
+        # HAProxy's backup (Serve's fallback proxy, SO_REUSEPORT) and its replicas must not
+        # share ports with another server's on this machine (see raychat serve).
+        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
+        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
         **direct_ingress_ports(),
     }
     # Every listener on a free port: other clusters (the e2e server, in-process test clusters)
@@ -185,6 +197,29 @@ async def test_deployed_app_serves_rest_and_chat(deployed: Deployed) -> None:
             frames.append(json.loads(await ws.recv()))
     assert frames[-2]["message"] == "echo(0): deployed hello"
     assert isinstance(frames[-2]["message_id"], int)
+
+
+def test_the_ingress_autoscales_as_serve_config_says(deployed: Deployed) -> None:
+    """Serve applied the file's `deployments` entry over the code's fixed replica count."""
+    wanted = yaml.safe_load((ROOT / "serve_config.yaml").read_text())["applications"][0]
+    (ingress,) = wanted["deployments"]
+    app = deployed.serve_details()["applications"]["raychat"]
+    deployment = app["deployments"][ingress["name"]]
+    config = deployment["deployment_config"]
+    assert config["max_ongoing_requests"] == ingress["max_ongoing_requests"]
+    for name, value in ingress["autoscaling_config"].items():
+        assert config["autoscaling_config"][name] == value, name
+    minimum = ingress["autoscaling_config"]["min_replicas"]
+    wait_until(
+        lambda: running_replicas(deployed, ingress["name"]) >= minimum,
+        120,
+        f"{minimum} ingress replicas",
+    )
+
+
+def running_replicas(deployed: Deployed, deployment: str) -> int:
+    app = deployed.serve_details()["applications"]["raychat"]
+    return sum(r["state"] == "RUNNING" for r in app["deployments"][deployment]["replicas"])
 
 
 def test_ray_refuses_clients_without_the_token(deployed: Deployed, tmp_path: Path) -> None:
