@@ -72,6 +72,7 @@ class TurnTracker:
                 continue
             if frame["category"] == "error":
                 turns[0].failed = True
+                metrics.turn_error(self._kind, frame)
             elif frame["type"] == "close":
                 await self._end(key, turns.popleft())
 
