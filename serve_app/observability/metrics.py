@@ -36,7 +36,6 @@ from actors.storage_actor.group_commit import FlushStats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-__all__ = ["AppType", "TurnOutcome"]  # re-exported for the WebSocket layer
 SCRAPE_TIMEOUT_S = 2.0
 
 REGISTRY = CollectorRegistry()

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from actors.frames import RelayFrame
+from actors.metrics import TurnOutcome
 from actors.sessions.apps import AppKind
 from actors.sessions.session import SessionKey
 from serve_app.limits import TurnLease
@@ -77,7 +78,7 @@ class TurnTracker:
                 await self._end(key, turns.popleft())
 
     async def _end(self, key: SessionKey, turn: _Turn) -> None:
-        outcome: metrics.TurnOutcome = (
+        outcome: TurnOutcome = (
             "failed" if turn.failed else "stopped" if turn.stop_requested else "finished"
         )
         metrics.turn_ended(self._kind, outcome)
