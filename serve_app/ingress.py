@@ -7,8 +7,10 @@ from ray import serve
 from ray.serve import Deployment
 
 from actors.config import RuntimeConfig
+from actors.ray.metrics import RayMetrics
 from actors.ray.registry import Runtime
 from serve_app.api import build_api
+from serve_app.observability import metrics
 from serve_app.settings import ApiConfig
 
 # An open WebSocket holds one of these slots for its whole life (Serve's default is 5).
@@ -34,6 +36,7 @@ class ChatIngress:
 
     def __init__(self, config: RuntimeConfig, api_config: ApiConfig | None = None) -> None:
         self.runtime = Runtime(config)
+        metrics.use_cluster_metrics(RayMetrics())  # this replica's share of the cluster metrics
         self.api_config = api_config or ApiConfig()
         apply_ws_deflate(self.api_config.ws_deflate)
 

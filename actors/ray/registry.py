@@ -15,6 +15,7 @@ import ray
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError, RateLimited, RaychatError
 from actors.frames import ChannelBatch, Frame, FrameBatch, WatchPoint
+from actors.ray.metrics import RayMetrics
 from actors.ray.storage_client import RayStorageClient, call_actor
 from actors.sessions.activity import HostSummary
 from actors.sessions.channel import HostChannel, Subscription, Watch
@@ -50,7 +51,7 @@ class _RaySessionHost(SessionHost):
     ) -> None:
         archiver = FrameArchiver(RedisFrameArchive(redis_url)) if redis_url else None
         storage = RayStorageClient(storage_handle, config.storage_call_timeout_s)
-        super().__init__(config, storage, _exit if dedicated else None, archiver)
+        super().__init__(config, storage, _exit if dedicated else None, archiver, RayMetrics())
 
     async def summary(self, limit: int) -> HostSummary:
         """`SessionHost.summary` plus the node this host runs on."""
@@ -90,7 +91,7 @@ def storage_actor(config: StorageConfig, namespace: str) -> Any:
             # cost the caller CPU and the GCS ~2 KB it keeps, per call, up to 100k calls.
             enable_task_events=False,
         )
-        .remote(config)
+        .remote(config, RayMetrics())
     )
 
 

@@ -13,6 +13,7 @@ from actors.config import SessionConfig
 from actors.errors import DuplicateAsk, Forbidden, RateLimited
 from actors.flows.compiler import compile_flow
 from actors.frames import ChannelBatch, FrameBatch, WatchPoint
+from actors.metrics import NO_METRICS, ClusterMetrics
 from actors.sessions.activity import ActivityMeter, HostSummary, SessionSummary
 from actors.sessions.apps import AppLoader
 from actors.sessions.feed import ChannelFeed
@@ -50,8 +51,10 @@ class SessionHost:
         storage: StoragePort,
         on_empty: Callable[[], None] | None = None,
         archiver: FrameArchiver | None = None,
+        metrics: ClusterMetrics = NO_METRICS,
     ) -> None:
         self._config = config
+        self._metrics = metrics
         self._storage = storage
         self._on_empty = on_empty
         self._archiver = archiver
@@ -327,6 +330,7 @@ class SessionHost:
 
     def _tick(self) -> None:
         self._meter.tick({k.text: s for k, s in self._sessions.items()})
+        self._metrics.live_sessions(len(self._sessions))
 
     async def _sweep_idle(self) -> None:
         interval = max(0.05, min(self._config.idle_timeout_s / 4, 30.0))

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 from actors.config import StorageConfig
+from actors.metrics import NO_METRICS, ClusterMetrics
 from actors.storage_actor.errors import domain_errors
 from actors.storage_actor.group_commit import FlushStats, GroupCommitter
 from storage.migrate import check_schema
@@ -71,7 +72,7 @@ class StorageActor:
     the same row keys (inserts are idempotent).
     """
 
-    def __init__(self, config: StorageConfig) -> None:
+    def __init__(self, config: StorageConfig, metrics: ClusterMetrics = NO_METRICS) -> None:
         self._config = config
         self._repo = SqlRepository(
             make_engine(config.database_url, config.statement_timeout_s, config.pool_timeout_s)
@@ -92,6 +93,7 @@ class StorageActor:
             max_rows=config.batch_max_rows,
             max_delay_s=config.batch_max_delay_ms / 1000.0,
             max_queue=config.queue_max_ops,
+            metrics=metrics,
         )
         self._ready: asyncio.Task[None] | None = None
 

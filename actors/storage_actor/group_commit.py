@@ -15,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from actors.metrics import NO_METRICS, ClusterMetrics
 from actors.storage_actor.errors import is_row_error
 from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
 
@@ -64,8 +65,10 @@ class GroupCommitter:
         max_delay_s: float,
         max_queue: int,
         isolate: Callable[[Exception], bool] = is_row_error,
+        metrics: ClusterMetrics = NO_METRICS,
     ) -> None:
         self._write = write
+        self._metrics = metrics
         self._isolate = isolate
         self._max_rows = max_rows
         self._max_delay_s = max_delay_s
@@ -174,6 +177,7 @@ class GroupCommitter:
         rows = len(messages) + len(sessions) + len(telemetry) + len(audit)
         self.flushes.append(FlushStats(len(batch), rows, loop.time() - started))
         del self.flushes[:-100]
+        self._metrics.flushed(rows, self.flushes[-1].seconds, self._queue.qsize())
 
     async def _write_one_by_one(self, batch: list[WriteOp]) -> None:
         # One transaction per op: the bad op fails alone. Ops are independent (their own row

@@ -5,6 +5,10 @@ Each ingress replica has its own registry (`REGISTRY`); `GET /metrics` answers f
 that serves it, so with several replicas scrape each one (or add a `replica` label in the
 scraper). Actor-level gauges (live sessions, storage queue and flushes) are read from the actors
 when `/metrics` is scraped and are the same on every replica.
+
+The WebSocket helpers also record into a second sink, the cluster-wide `ClusterMetrics`
+(`use_cluster_metrics`; the ingress installs `RayMetrics`, exported by every node's Ray metrics
+agent and summed over replicas: docs/deploy.md, "Cluster metrics"). Unit tests keep the no-op.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Sequence
-from typing import Literal, TypeVar
+from typing import Any, TypeVar
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -26,13 +30,12 @@ from prometheus_client import (
 )
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from actors.metrics import NO_METRICS, AppType, ClusterMetrics, TurnOutcome
 from actors.ray.registry import Runtime
 from actors.storage_actor.group_commit import FlushStats
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-AppType = Literal["flow", "assistant"]
-TurnOutcome = Literal["finished", "failed", "stopped"]
 SCRAPE_TIMEOUT_S = 2.0
 
 REGISTRY = CollectorRegistry()
@@ -95,6 +98,12 @@ STORAGE_FLUSH_SECONDS = Gauge(
     ["stat"],
     registry=REGISTRY,
 )
+TURN_ERRORS = Counter(
+    "raychat_turn_errors_total",
+    "Error frames that ended a turn, by status code",
+    ["app_type", "code"],
+    registry=REGISTRY,
+)
 RATE_LIMITED = Counter(
     "raychat_rate_limited_total", "Requests refused by a rate limit", ["scope"], registry=REGISTRY
 )
@@ -117,34 +126,58 @@ SCRAPE_ERRORS = Counter(
 )
 
 
-# Helpers for the WebSocket layer.
+# Helpers for the WebSocket layer: each records in this replica's registry and the cluster sink.
+
+_cluster: ClusterMetrics = NO_METRICS
+_open_sockets: dict[AppType, int] = {"flow": 0, "assistant": 0}
+
+
+def use_cluster_metrics(recorder: ClusterMetrics) -> None:
+    """Record the WebSocket helpers' metrics into `recorder` too (once per replica process)."""
+    global _cluster
+    _cluster = recorder
 
 
 def ws_connected(app_type: AppType) -> None:
     """An authorized socket was accepted; pair with `ws_disconnected`."""
     WS_CONNECTIONS.labels(app_type).inc()
     WS_OPEN.labels(app_type).inc()
+    _open_sockets[app_type] += 1
+    _cluster.sockets_open(app_type, _open_sockets[app_type])
 
 
 def ws_disconnected(app_type: AppType) -> None:
     """A socket counted by `ws_connected` closed."""
     WS_OPEN.labels(app_type).dec()
+    _open_sockets[app_type] -= 1
+    _cluster.sockets_open(app_type, _open_sockets[app_type])
 
 
 def turn_started(app_type: AppType) -> None:
     """A turn was admitted by its session."""
     TURNS_STARTED.labels(app_type).inc()
+    _cluster.turn_started(app_type)
 
 
 def turn_ended(app_type: AppType, outcome: TurnOutcome) -> None:
     """A turn ended: `finished` (answer committed), `failed` (error frame), `stopped`."""
     TURNS_ENDED.labels(app_type, outcome).inc()
+    _cluster.turn_ended(app_type, outcome)
 
 
 def tokens_streamed(app_type: AppType, count: int) -> None:
     """`count` answer tokens (stream frames) were relayed."""
     if count > 0:
         TOKENS_STREAMED.labels(app_type).inc(count)
+        _cluster.tokens_streamed(app_type, count)
+
+
+def turn_error(app_type: AppType, error_frame: Any) -> None:
+    """An error frame (a `Frame` or `WireFrame`) ended a turn: counted by its status code."""
+    message = error_frame["message"]
+    code = message.get("status_code", 0) if isinstance(message, dict) else 0
+    TURN_ERRORS.labels(app_type, str(code)).inc()
+    _cluster.turn_error(app_type, int(code))
 
 
 # Scrape-time reads and exposition.

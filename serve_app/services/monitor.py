@@ -103,7 +103,8 @@ def _host(report: HostReport) -> dict[str, Any]:
 
 
 def _nodes(reports: list[HostReport]) -> list[dict[str, Any]]:
-    """Hosts grouped by the node they run on (started hosts only)."""
+    """Hosts grouped by the node they run on (started hosts only), with the node's live
+    sessions (the sum over its hosts)."""
     nodes: dict[str, dict[str, Any]] = {}
     for report in reports:
         if report.summary is None:
@@ -111,9 +112,15 @@ def _nodes(reports: list[HostReport]) -> list[dict[str, Any]]:
         node_id = report.summary.node.get("node_id", "local")
         node = nodes.setdefault(
             node_id,
-            {"node_id": node_id, "node_ip": report.summary.node.get("node_ip"), "hosts": []},
+            {
+                "node_id": node_id,
+                "node_ip": report.summary.node.get("node_ip"),
+                "hosts": [],
+                "live_sessions": 0,
+            },
         )
         node["hosts"].append(report.name)
+        node["live_sessions"] += report.summary.live
     return list(nodes.values())
 
 

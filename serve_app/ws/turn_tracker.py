@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from actors.frames import RelayFrame
+from actors.metrics import TurnOutcome
 from actors.sessions.apps import AppKind
 from actors.sessions.session import SessionKey
 from serve_app.limits import TurnLease
@@ -72,11 +73,12 @@ class TurnTracker:
                 continue
             if frame["category"] == "error":
                 turns[0].failed = True
+                metrics.turn_error(self._kind, frame)
             elif frame["type"] == "close":
                 await self._end(key, turns.popleft())
 
     async def _end(self, key: SessionKey, turn: _Turn) -> None:
-        outcome: metrics.TurnOutcome = (
+        outcome: TurnOutcome = (
             "failed" if turn.failed else "stopped" if turn.stop_requested else "finished"
         )
         metrics.turn_ended(self._kind, outcome)

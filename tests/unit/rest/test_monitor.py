@@ -47,7 +47,7 @@ async def test_overview_gathers_hosts_rates_storage_and_errors(api: Api) -> None
         "state": "running",
     }
     assert data["nodes"] == [
-        {"node_id": "n1", "node_ip": None, "hosts": ["raychat-session-host-0"]}
+        {"node_id": "n1", "node_ip": None, "hosts": ["raychat-session-host-0"], "live_sessions": 2}
     ]
     series = data["rates"]["series"]
     assert data["rates"]["bucket_s"] == 10 and len(series) == 60

@@ -1,0 +1,222 @@
+"""raychat's cluster-wide metrics, defined once, recorded through `ray.util.metrics`.
+
+Every Ray process (ingress replicas, session hosts, the storage actor) records into its core
+worker; each node's metrics agent (`ray start --metrics-export-port`, or
+`ray.init(_metrics_export_port=...)`) exports all of them on that node's `/metrics`, every
+`metrics_report_interval_ms` (10 s by default). Ray prefixes each name with `ray_` and adds the
+tags `WorkerId`, `NodeAddress`, `SessionName`, so `sum(...)` over a query means the whole cluster,
+the way Serve's own `ray_serve_*` series do. See docs/deploy.md, "Cluster metrics".
+
+Ray's metric objects are made lazily, once per process (`_metrics()`): a `RayMetrics` holds no
+state, so it pickles into an actor's constructor arguments and records in the actor's process.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+import ray
+from ray.util.metrics import Counter, Gauge, Histogram
+
+from actors.metrics import AppType, TurnOutcome
+
+log = logging.getLogger(__name__)
+EXPORT_PREFIX = "ray_"
+# A gauge series the agent has not heard of for 2 report intervals is dropped, and a process
+# sets some gauges only when they change: every gauge's last value is set again this often.
+GAUGE_REFRESH_S = 5.0
+BATCH_ROWS_BOUNDARIES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
+FLUSH_SECONDS_BOUNDARIES = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One cluster metric: its kind, name (before Ray's `ray_` prefix), help and tag keys."""
+
+    kind: Literal["counter", "gauge", "histogram"]
+    name: str
+    description: str
+    tag_keys: tuple[str, ...] = ()
+    boundaries: tuple[float, ...] = ()
+
+
+def _counter(name: str, description: str, *tag_keys: str) -> MetricSpec:
+    return MetricSpec("counter", name, description, tag_keys)
+
+
+def _gauge(name: str, description: str, *tag_keys: str) -> MetricSpec:
+    return MetricSpec("gauge", name, description, tag_keys)
+
+
+def _histogram(name: str, description: str, boundaries: Sequence[float]) -> MetricSpec:
+    return MetricSpec("histogram", name, description, boundaries=tuple(boundaries))
+
+
+TURNS_STARTED = _counter("raychat_turns_started_total", "Chat turns admitted", "app_type")
+TURNS_ENDED = _counter(
+    "raychat_turns_ended_total", "Turns ended: finished, failed, stopped", "app_type", "outcome"
+)
+TOKENS_STREAMED = _counter("raychat_tokens_streamed_total", "Stream frames relayed", "app_type")
+TURN_ERRORS = _counter(
+    "raychat_turn_errors_total", "Error frames ending a turn", "app_type", "code"
+)
+SOCKETS_OPEN = _gauge("raychat_ws_connections_open", "WebSockets open now", "app_type")
+LIVE_SESSIONS = _gauge("raychat_live_sessions", "Live sessions per host", "host", "node_id")
+STORAGE_BATCH_ROWS = _histogram(
+    "raychat_storage_batch_rows", "Rows per group-commit flush", BATCH_ROWS_BOUNDARIES
+)
+STORAGE_FLUSH_SECONDS = _histogram(
+    "raychat_storage_flush_seconds", "Group-commit flush latency", FLUSH_SECONDS_BOUNDARIES
+)
+STORAGE_QUEUE_DEPTH = _gauge("raychat_storage_queue_depth", "Write ops waiting for a flush")
+SPECS = (
+    TURNS_STARTED,
+    TURNS_ENDED,
+    TOKENS_STREAMED,
+    TURN_ERRORS,
+    SOCKETS_OPEN,
+    LIVE_SESSIONS,
+    STORAGE_BATCH_ROWS,
+    STORAGE_FLUSH_SECONDS,
+    STORAGE_QUEUE_DEPTH,
+)
+
+
+def exported_names() -> frozenset[str]:
+    """Every series name the metrics agent exports for raychat (histograms' three series)."""
+    names: set[str] = set()
+    for spec in SPECS:
+        base = EXPORT_PREFIX + spec.name
+        if spec.kind == "histogram":
+            names.update({f"{base}_bucket", f"{base}_count", f"{base}_sum"})
+        else:
+            names.add(base)
+    return frozenset(names)
+
+
+Metric = Counter | Gauge | Histogram
+
+
+class _ProcessMetrics:
+    """This process's Ray metric objects, and the last value of each gauge series (set again
+    every GAUGE_REFRESH_S by a daemon thread, started with the first gauge)."""
+
+    def __init__(self) -> None:
+        self.by_name: dict[str, Metric] = {spec.name: _make(spec) for spec in SPECS}
+        self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._lock = threading.Lock()
+        self._refresher: threading.Thread | None = None
+
+    def set_gauge(self, spec: MetricSpec, value: float, tags: dict[str, str]) -> None:
+        gauge = self.by_name[spec.name]
+        assert isinstance(gauge, Gauge)
+        gauge.set(value, tags)
+        with self._lock:
+            self._gauges[(spec.name, tuple(sorted(tags.items())))] = value
+            if self._refresher is None:
+                self._refresher = threading.Thread(
+                    target=self._refresh, name="raychat-gauges", daemon=True
+                )
+                self._refresher.start()
+
+    def _refresh(self) -> None:
+        while True:
+            time.sleep(GAUGE_REFRESH_S)
+            with self._lock:
+                values = list(self._gauges.items())
+            for (name, tags), value in values:
+                gauge = self.by_name[name]
+                assert isinstance(gauge, Gauge)
+                try:
+                    gauge.set(value, dict(tags))
+                except Exception as exc:  # keep refreshing the others
+                    _warn_once(name, exc)
+
+
+def _make(spec: MetricSpec) -> Metric:
+    if spec.kind == "counter":
+        return Counter(spec.name, spec.description, spec.tag_keys)
+    if spec.kind == "gauge":
+        return Gauge(spec.name, spec.description, spec.tag_keys)
+    return Histogram(spec.name, spec.description, list(spec.boundaries), spec.tag_keys)
+
+
+@cache
+def _metrics() -> _ProcessMetrics:
+    return _ProcessMetrics()
+
+
+@cache
+def _host_tags() -> dict[str, str]:
+    context = ray.get_runtime_context()
+    return {"host": context.get_actor_name() or "driver", "node_id": context.get_node_id()}
+
+
+class RayMetrics:
+    """`ClusterMetrics` through `ray.util.metrics`; use only in a process connected to Ray.
+    Recording never raises: a failure is logged once per metric and dropped."""
+
+    def turn_started(self, app_type: AppType) -> None:
+        self._inc(TURNS_STARTED, 1, {"app_type": app_type})
+
+    def turn_ended(self, app_type: AppType, outcome: TurnOutcome) -> None:
+        self._inc(TURNS_ENDED, 1, {"app_type": app_type, "outcome": outcome})
+
+    def tokens_streamed(self, app_type: AppType, count: int) -> None:
+        if count > 0:
+            self._inc(TOKENS_STREAMED, count, {"app_type": app_type})
+
+    def turn_error(self, app_type: AppType, code: int) -> None:
+        self._inc(TURN_ERRORS, 1, {"app_type": app_type, "code": str(code)})
+
+    def sockets_open(self, app_type: AppType, count: int) -> None:
+        self._guard(
+            SOCKETS_OPEN, lambda m: m.set_gauge(SOCKETS_OPEN, count, {"app_type": app_type})
+        )
+
+    def live_sessions(self, count: int) -> None:
+        self._guard(LIVE_SESSIONS, lambda m: m.set_gauge(LIVE_SESSIONS, count, _host_tags()))
+
+    def flushed(self, rows: int, seconds: float, queue_depth: int) -> None:
+        self._observe(STORAGE_BATCH_ROWS, rows)
+        self._observe(STORAGE_FLUSH_SECONDS, seconds)
+        self._guard(
+            STORAGE_QUEUE_DEPTH, lambda m: m.set_gauge(STORAGE_QUEUE_DEPTH, queue_depth, {})
+        )
+
+    def _inc(self, spec: MetricSpec, value: float, tags: dict[str, str]) -> None:
+        def inc(metrics: _ProcessMetrics) -> None:
+            counter = metrics.by_name[spec.name]
+            assert isinstance(counter, Counter)
+            counter.inc(value, tags)
+
+        self._guard(spec, inc)
+
+    def _observe(self, spec: MetricSpec, value: float) -> None:
+        def observe(metrics: _ProcessMetrics) -> None:
+            histogram = metrics.by_name[spec.name]
+            assert isinstance(histogram, Histogram)
+            histogram.observe(value)
+
+        self._guard(spec, observe)
+
+    def _guard(self, spec: MetricSpec, record: Callable[[_ProcessMetrics], None]) -> None:
+        try:
+            record(_metrics())
+        except Exception as exc:  # metrics must never fail a chat or a commit
+            _warn_once(spec.name, exc)
+
+
+_WARNED: set[str] = set()
+
+
+def _warn_once(name: str, exc: Exception) -> None:
+    if name not in _WARNED:
+        _WARNED.add(name)
+        log.warning("recording metric %s failed (%s): dropped", name, exc)
