@@ -71,6 +71,7 @@ class Replica:
         self.runtime = Runtime(config)
         metrics.use_cluster_metrics(RayMetrics())  # as ChatIngress.__init__ does
 
+    @ray.method  # how Ray types `handle.run_turns.remote()` (as in bench/placement.py)
     async def run_turns(self, flow_id: str, chat_ids: list[str]) -> int:
         """Run one turn in each chat; returns the stream frames relayed."""
 

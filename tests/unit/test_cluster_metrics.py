@@ -16,7 +16,7 @@ import pytest
 
 from actors.config import SessionConfig
 from actors.frames import WireFrame, error_message, frame_text
-from actors.metrics import AppType, TurnOutcome
+from actors.metrics import NO_METRICS, AppType, TurnOutcome
 from actors.ray.metrics import EXPORT_PREFIX, SPECS, exported_names
 from actors.sessions.host import SessionHost
 from actors.sessions.session import Ask, SessionKey
@@ -65,7 +65,7 @@ def cluster() -> Iterator[Recorder]:
     recorder = Recorder()
     metrics.use_cluster_metrics(recorder)
     yield recorder
-    metrics.use_cluster_metrics(metrics.NO_METRICS)
+    metrics.use_cluster_metrics(NO_METRICS)
 
 
 async def test_every_flush_records_rows_latency_and_queue_depth() -> None:
