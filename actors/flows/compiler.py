@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
+from actors.config import DEMO_PROVIDER
 from actors.errors import FlowInvalid
 from actors.flows.chat_models import NO_PROVIDERS, Providers, build_chat_model
 from actors.flows.retrieval import (
@@ -290,4 +291,5 @@ def compile_flow(
 
 def is_stateful_model(params: dict[str, Any]) -> bool:
     """True for models that keep state between calls (the demo model in `script` mode)."""
-    return params.get("provider", "demo") == "demo" and params.get("model") == "script"
+    demo = params.get("provider", DEMO_PROVIDER) == DEMO_PROVIDER
+    return demo and params.get("model") == "script"
