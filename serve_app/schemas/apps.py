@@ -8,10 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from actors.flows.demo_graph import demo_graph, demo_model
 from serve_app.schemas.envelope import IsoTime
-from serve_app.schemas.text import RequestBody
+from serve_app.schemas.text import NAME_MAX, RequestBody
 from storage.records import AppSummary, AssistantRecord, FlowRecord
 
-NAME_MAX = 255
 TEXT_MAX = 1024
 PROMPT_MAX = 100_000
 AppStatus = Literal[1, 2]  # 1 offline, 2 online
