@@ -10,7 +10,7 @@ from pathlib import Path
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.sessions.host import SessionHost
 from actors.storage_actor.actor import StorageActor
-from serve_app.cli.main import HAPROXY_TIMEOUTS
+from serve_app.cli.proxy import HAPROXY_TIMEOUTS
 from serve_app.errors import CLOSE_NORMAL
 from serve_app.limits import Limits, LocalLimiter
 from serve_app.settings import Settings
