@@ -21,7 +21,7 @@ from serve_app.schemas.chats import (
 from serve_app.schemas.envelope import Envelope, ok
 from serve_app.schemas.users import UserCreate
 from serve_app.services.reports import check_date_range
-from storage.records import MessageRow, SessionRow, UserRecord
+from storage.records import FLOW_ONLINE, MessageRow, SessionRow, UserRecord
 
 NAIVE = datetime(2026, 3, 4, 5, 6, 7)
 
@@ -91,7 +91,7 @@ def test_rename_uses_the_bisheng_field_name() -> None:
 
 
 def test_status_and_category_values() -> None:
-    assert FlowUpdate(status=2).status == 2
+    assert FlowUpdate(status=FLOW_ONLINE).status == FLOW_ONLINE
     with pytest.raises(ValidationError):
         FlowUpdate.model_validate({"status": 3})
     with pytest.raises(ValidationError):
