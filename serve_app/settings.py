@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     namespace: str = "raychat"
     haproxy: bool = True
     dashboard: bool = False
+    # `raychat serve` gives up when `/health` is not 200 this long after the app was deployed.
+    ready_timeout_s: float = Field(default=120.0, gt=0)
     ingress_replicas: int = Field(default=1, ge=1)
     session_hosts: int = Field(default=2, ge=1)
     context_messages: int = Field(default=20, ge=0)

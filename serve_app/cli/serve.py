@@ -20,7 +20,6 @@ if TYPE_CHECKING:  # demo.py imports Ray, which must not load before the proxy's
     from serve_app.cli.demo import DemoData
 
 APP_NAME = "raychat"
-READY_TIMEOUT_S = 120.0
 
 
 def _port_problem(settings: Settings) -> str | None:
@@ -67,7 +66,7 @@ def serve_command(settings: Settings, demo: bool) -> int:
         serve.start(http_options={"host": settings.host, "port": settings.port})
         serve.run(build_app(settings), name=APP_NAME, route_prefix="/", blocking=False)
         base = f"http://{settings.host}:{settings.port}"
-        _wait_ready(f"{base}/health", stop)
+        _wait_ready(f"{base}/health", stop, settings.ready_timeout_s)
         _announce(settings, base, proxy, demo)
         stop.wait()
     finally:
@@ -75,8 +74,8 @@ def serve_command(settings: Settings, demo: bool) -> int:
     return 0
 
 
-def _wait_ready(url: str, stop: threading.Event) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+def _wait_ready(url: str, stop: threading.Event, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
     while not stop.is_set():
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
@@ -85,7 +84,7 @@ def _wait_ready(url: str, stop: threading.Event) -> None:
         except OSError:
             pass
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{url} did not become healthy within {READY_TIMEOUT_S:.0f}s")
+            raise RuntimeError(f"{url} did not become healthy within {timeout_s:.0f}s")
         stop.wait(0.25)
 
 

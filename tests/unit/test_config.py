@@ -193,6 +193,12 @@ def test_session_runtime_knobs_have_environment_twins_and_reach_the_hosts(
         Settings()
 
 
+def test_serve_ready_timeout_has_an_environment_twin(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().ready_timeout_s == 120.0
+    monkeypatch.setenv("RAYCHAT_READY_TIMEOUT_S", "300")
+    assert Settings().ready_timeout_s == 300.0
+
+
 def test_settings_defaults_are_the_config_records_defaults(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
