@@ -13,7 +13,8 @@ from storage.records import AppSummary, AssistantRecord, FlowRecord
 
 TEXT_MAX = 1024
 PROMPT_MAX = 100_000
-AppStatus = Literal[1, 2]  # 1 offline, 2 online
+# FLOW_OFFLINE, FLOW_ONLINE (storage.records; a Literal cannot name them, a unit test pins them).
+AppStatus = Literal[1, 2]
 
 
 class FlowCreate(RequestBody):
