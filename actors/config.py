@@ -133,6 +133,8 @@ class SessionConfig(BaseModel):
     context_messages: int = Field(default=20, ge=0)
     # An ask while a turn runs: refused with 409 (`reject`) or queued behind it (`enqueue`).
     busy_policy: BusyPolicy = "reject"
+    # Under `enqueue`: asks waiting behind a running turn at most (beyond: TurnBusy).
+    max_queued_turns: int = Field(default=16, ge=1)
     # A session with no turn and no client activity for this long is passivated (rebuilt on
     # its next use).
     idle_timeout_s: float = Field(default=600.0, gt=0)

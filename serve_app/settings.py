@@ -163,9 +163,11 @@ class Settings(BaseSettings):
     # (docs/benchmarks.md).
     ws_deflate: bool = False
     channel_linger_ms: float = Field(default=5.0, ge=0, le=1000)
-    # Session runtime: an ask during a running turn (`reject`: 409, `enqueue`: queued), when an
-    # unused session is passivated, how long a frame poll waits, calls a host runs at once.
+    # Session runtime: an ask during a running turn (`reject`: 409, `enqueue`: queued, at most
+    # `max_queued_turns`), when an unused session is passivated, how long a frame poll waits,
+    # calls a host runs at once.
     busy_policy: BusyPolicy = "reject"
+    max_queued_turns: int = Field(default=16, ge=1)
     session_idle_timeout_s: float = Field(default=600.0, gt=0)
     pull_timeout_s: float = Field(default=15.0, gt=0)
     host_max_concurrency: int = Field(default=10_000, ge=1)
@@ -219,6 +221,7 @@ class Settings(BaseSettings):
                 host_max_concurrency=self.host_max_concurrency,
                 context_messages=self.context_messages,
                 busy_policy=self.busy_policy,
+                max_queued_turns=self.max_queued_turns,
                 idle_timeout_s=self.session_idle_timeout_s,
                 pull_timeout_s=self.pull_timeout_s,
                 providers=self.providers,

@@ -178,8 +178,10 @@ def test_session_runtime_knobs_have_environment_twins_and_reach_the_hosts(
     defaults = Settings().runtime_config().sessions
     assert (defaults.busy_policy, defaults.idle_timeout_s) == ("reject", 600.0)
     assert (defaults.pull_timeout_s, defaults.host_max_concurrency) == (15.0, 10_000)
+    assert defaults.max_queued_turns == 16
     for name, value in {
         "BUSY_POLICY": "enqueue",
+        "MAX_QUEUED_TURNS": "4",
         "SESSION_IDLE_TIMEOUT_S": "30",
         "PULL_TIMEOUT_S": "2.5",
         "HOST_MAX_CONCURRENCY": "500",
@@ -188,6 +190,7 @@ def test_session_runtime_knobs_have_environment_twins_and_reach_the_hosts(
     sessions = Settings().runtime_config().sessions
     assert (sessions.busy_policy, sessions.idle_timeout_s) == ("enqueue", 30.0)
     assert (sessions.pull_timeout_s, sessions.host_max_concurrency) == (2.5, 500)
+    assert sessions.max_queued_turns == 4
     monkeypatch.setenv("RAYCHAT_BUSY_POLICY", "drop")
     with pytest.raises(ValidationError, match="busy_policy"):
         Settings()
