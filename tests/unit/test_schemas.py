@@ -97,7 +97,7 @@ def test_app_status_literal_is_the_records_statuses() -> None:
 
 
 def test_status_and_category_values() -> None:
-    assert FlowUpdate(status=FLOW_ONLINE).status == FLOW_ONLINE
+    assert FlowUpdate.model_validate({"status": FLOW_ONLINE}).status == FLOW_ONLINE
     with pytest.raises(ValidationError):
         FlowUpdate.model_validate({"status": 3})
     with pytest.raises(ValidationError):
