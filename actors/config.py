@@ -17,6 +17,11 @@ ANY_MODEL = "*"
 RAY_RESOURCE_NAME_LIMIT = 64
 # Placement profile names: they become part of Ray actor names.
 PROFILE_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# Graph size bounds (API.md §6a): what one flow may hold by default (`RAYCHAT_FLOW_MAX_NODES`,
+# `RAYCHAT_FLOW_MAX_EDGES`; 0 = no bound). The body limit (1 MiB) and the JSON depth bound at the
+# REST edge bound the rest.
+MAX_GRAPH_NODES = 1_000
+MAX_GRAPH_EDGES = 5_000
 
 
 class ProviderConfig(BaseModel):
@@ -122,10 +127,18 @@ class SessionConfig(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     hosts: int = Field(default=2, ge=1)
+    # Calls one session host runs at once (its Ray `max_concurrency`): every waiting long-poll
+    # and every turn holds one.
     host_max_concurrency: int = Field(default=10_000, ge=1)
     context_messages: int = Field(default=20, ge=0)
+    # An ask while a turn runs: refused with 409 (`reject`) or queued behind it (`enqueue`).
     busy_policy: BusyPolicy = "reject"
+    # Under `enqueue`: asks waiting behind a running turn at most (beyond: TurnBusy).
+    max_queued_turns: int = Field(default=16, ge=1)
+    # A session with no turn and no client activity for this long is passivated (rebuilt on
+    # its next use).
     idle_timeout_s: float = Field(default=600.0, gt=0)
+    # The longest one frame pull or frame-channel poll waits for frames.
     pull_timeout_s: float = Field(default=15.0, gt=0)
     # -- providers (operator-configured model endpoints; `demo` is implicit) --
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
@@ -182,8 +195,8 @@ class RuntimeConfig(BaseModel):
     ws_frames_per_second: float = Field(default=20.0, ge=0)
 
     # Graph size bounds checked when a flow is saved; 0 = no bound.
-    flow_max_nodes: int = Field(default=1_000, ge=0)
-    flow_max_edges: int = Field(default=5_000, ge=0)
+    flow_max_nodes: int = Field(default=MAX_GRAPH_NODES, ge=0)
+    flow_max_edges: int = Field(default=MAX_GRAPH_EDGES, ge=0)
 
     @field_validator("placements")
     @classmethod

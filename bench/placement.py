@@ -25,12 +25,12 @@ from ray.actor import ActorHandle, ActorProxy
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from actors.config import SessionConfig, StorageConfig
+from actors.flows.demo_graph import demo_graph
 from actors.ray.registry import storage_actor
 from actors.ray.storage_client import RayStorageClient
 from actors.sessions.host import SessionHost
 from actors.sessions.session import SessionKey
-from serve_app.cli.demo import DEMO_GRAPH
-from storage.records import FlowRecord
+from storage.records import FLOW_ONLINE, FlowRecord
 
 NAMESPACE = "raychat-bench"
 FLOW_ID = "b" * 32
@@ -111,7 +111,12 @@ def main() -> None:
         ray.get(
             storage.put_flow.remote(
                 FlowRecord(
-                    id=FLOW_ID, name="bench", status=2, version=1, data=DEMO_GRAPH, user_id=1
+                    id=FLOW_ID,
+                    name="bench",
+                    status=FLOW_ONLINE,
+                    version=1,
+                    data=demo_graph(),
+                    user_id=1,
                 )
             )
         )

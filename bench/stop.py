@@ -32,7 +32,7 @@ import websockets
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from storage.records import FlowRecord  # noqa: E402
+from storage.records import FLOW_ONLINE, FlowRecord  # noqa: E402
 from storage.sql import SqlRepository, make_engine  # noqa: E402
 
 LONG_FLOW: dict[str, Any] = {
@@ -126,7 +126,7 @@ async def run(stops: int) -> None:
                 FlowRecord(
                     id=flow_id,
                     name="stop bench",
-                    status=2,
+                    status=FLOW_ONLINE,
                     version=1,
                     data=LONG_FLOW,
                     user_id=int(demo["user_id"]),

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from storage.records import FLOW_ONLINE
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -519,7 +521,12 @@ async def install_flows(workdir: str, user_id: int, args: argparse.Namespace) ->
     for flow_id, graph in zip(ids, graphs, strict=True):
         await repo.put_flow(
             FlowRecord(
-                id=flow_id, name="stream bench", status=2, version=1, data=graph, user_id=user_id
+                id=flow_id,
+                name="stream bench",
+                status=FLOW_ONLINE,
+                version=1,
+                data=graph,
+                user_id=user_id,
             )
         )
     await repo.close()

@@ -19,10 +19,16 @@ from typing import Any
 import httpx
 import websockets
 
+# A copy of the demo graph (this script stands alone, without raychat installed): the canonical
+# one is `actors/flows/demo_graph.py` `demo_graph()`.
 GRAPH: dict[str, Any] = {
     "nodes": [
         {"id": "in", "type": "Input", "params": {"key": "input"}},
-        {"id": "prompt", "type": "ChatPrompt", "params": {"template": "{input}"}},
+        {
+            "id": "prompt",
+            "type": "ChatPrompt",
+            "params": {"system": "You are a terse helper.", "template": "{input}"},
+        },
         {"id": "memory", "type": "Memory", "params": {"turns": 10}},
         {"id": "model", "type": "ChatModel", "params": {"provider": "demo", "model": "echo"}},
         {"id": "out", "type": "Output"},
@@ -34,6 +40,8 @@ GRAPH: dict[str, Any] = {
         {"source": "model", "target": "out"},
     ],
 }
+# A flow's status online (canonical: `storage/records/apps.py` `FLOW_ONLINE`).
+ONLINE = 2
 
 
 def data(response: httpx.Response) -> Any:
@@ -57,7 +65,7 @@ def log_in(http: httpx.Client, user: str, password: str) -> str:
 def create_online_flow(http: httpx.Client) -> str:
     """A flow on the offline demo model, put online."""
     flow = data(http.post("/api/v1/flows", json={"name": "Echo", "data": GRAPH}))
-    data(http.patch(f"/api/v1/flows/{flow['id']}", json={"status": 2}))
+    data(http.patch(f"/api/v1/flows/{flow['id']}", json={"status": ONLINE}))
     flow_id: str = flow["id"]
     return flow_id
 

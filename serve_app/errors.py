@@ -10,35 +10,76 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from actors.errors import RaychatError
+from actors.errors import (
+    AssistantDeleted,
+    AssistantError,
+    AssistantOffline,
+    ChatServiceError,
+    Conflict,
+    FlowDeleted,
+    FlowOffline,
+    Forbidden,
+    InvalidInput,
+    ModelExecutionError,
+    NotFound,
+    PayloadTooLarge,
+    RateLimited,
+    RaychatError,
+    StorageUnavailable,
+    Unauthorized,
+)
 from actors.frames import Frame, error_message, make_frame
 from serve_app.routes.aliases import BISHENG_STYLE_ERRORS
 
 log = logging.getLogger(__name__)
 
+# HTTP status of each business code (API.md §6); 405 has no domain error (routing answers it).
 _HTTP_STATUS = {
-    401: 401,
-    403: 403,
-    404: 404,
+    Unauthorized.code: 401,
+    Forbidden.code: 403,
+    NotFound.code: 404,
     405: 405,
-    409: 409,
-    413: 413,
-    422: 422,
-    429: 429,
-    503: 503,
-    13001: 404,
-    13002: 403,
-    13004: 500,
-    13005: 500,
-    10420: 404,
-    10421: 403,
-    10499: 500,
+    Conflict.code: 409,
+    PayloadTooLarge.code: 413,
+    InvalidInput.code: 422,
+    RateLimited.code: 429,
+    StorageUnavailable.code: 503,
+    FlowDeleted.code: 404,
+    FlowOffline.code: 403,
+    ChatServiceError.code: 500,
+    ModelExecutionError.code: 500,
+    AssistantDeleted.code: 404,
+    AssistantOffline.code: 403,
+    AssistantError.code: 500,
 }
+
+# WebSocket close codes (RFC 6455 §7.4.1) the server sends (API.md §4).
+CLOSE_NORMAL = 1000
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_INTERNAL = 1011
+# A socket refused before its loop: token, app existence, app status and app ownership problems
+# are policy violations (1008), anything else an internal failure (1011).
+_POLICY_ERRORS = (
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    FlowDeleted,
+    FlowOffline,
+    AssistantDeleted,
+    AssistantOffline,
+)
+_POLICY_CODES = frozenset(error.code for error in _POLICY_ERRORS)
 
 
 def http_status(code: int) -> int:
     """HTTP status for a business code (API.md §6)."""
     return _HTTP_STATUS.get(code, 500)
+
+
+def close_code(exc: RaychatError) -> int:
+    """The close code of a socket refused with `exc` before its loop started."""
+    return CLOSE_POLICY if exc.code in _POLICY_CODES else CLOSE_INTERNAL
 
 
 def envelope(data: Any = None, code: int = 200, message: str = "SUCCESS") -> dict[str, Any]:

@@ -12,6 +12,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
 from actors.config import (
+    MAX_GRAPH_EDGES,
+    MAX_GRAPH_NODES,
+    BusyPolicy,
     PlacementProfile,
     ProviderConfig,
     RuntimeConfig,
@@ -73,6 +76,8 @@ class Settings(BaseSettings):
     namespace: str = "raychat"
     haproxy: bool = True
     dashboard: bool = False
+    # `raychat serve` gives up when `/health` is not 200 this long after the app was deployed.
+    ready_timeout_s: float = Field(default=120.0, gt=0)
     ingress_replicas: int = Field(default=1, ge=1)
     session_hosts: int = Field(default=2, ge=1)
     context_messages: int = Field(default=20, ge=0)
@@ -152,12 +157,20 @@ class Settings(BaseSettings):
     host_call_timeout_s: float = Field(default=30.0, ge=0)
     db_statement_timeout_s: float = Field(default=5.0, ge=0)
     db_pool_timeout_s: float = Field(default=3.0, ge=0)
-    flow_max_nodes: int = Field(default=1_000, ge=0)
-    flow_max_edges: int = Field(default=5_000, ge=0)
+    flow_max_nodes: int = Field(default=MAX_GRAPH_NODES, ge=0)
+    flow_max_edges: int = Field(default=MAX_GRAPH_EDGES, ge=0)
     # Streaming (issue 9): per-message deflate of WebSocket frames, frame-channel linger
     # (docs/benchmarks.md).
     ws_deflate: bool = False
     channel_linger_ms: float = Field(default=5.0, ge=0, le=1000)
+    # Session runtime: an ask during a running turn (`reject`: 409, `enqueue`: queued, at most
+    # `max_queued_turns`), when an unused session is passivated, how long a frame poll waits,
+    # calls a host runs at once.
+    busy_policy: BusyPolicy = "reject"
+    max_queued_turns: int = Field(default=16, ge=1)
+    session_idle_timeout_s: float = Field(default=600.0, gt=0)
+    pull_timeout_s: float = Field(default=15.0, gt=0)
+    host_max_concurrency: int = Field(default=10_000, ge=1)
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
@@ -205,7 +218,12 @@ class Settings(BaseSettings):
             ),
             sessions=SessionConfig(
                 hosts=self.session_hosts,
+                host_max_concurrency=self.host_max_concurrency,
                 context_messages=self.context_messages,
+                busy_policy=self.busy_policy,
+                max_queued_turns=self.max_queued_turns,
+                idle_timeout_s=self.session_idle_timeout_s,
+                pull_timeout_s=self.pull_timeout_s,
                 providers=self.providers,
                 max_sessions_per_user=self.max_sessions_per_user,
                 turn_timeout_s=self.turn_timeout_s,

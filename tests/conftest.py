@@ -10,34 +10,14 @@ from typing import Any
 import pytest
 
 from actors.config import StorageConfig
+from actors.flows.demo_graph import demo_graph as canonical_demo_graph
 from actors.storage_actor.actor import StorageActor
-from storage.records import FlowRecord
-
-ONLINE = 2
+from storage.records import FLOW_ONLINE, FlowRecord
 
 
 def demo_graph(**model_params: Any) -> dict[str, Any]:
-    """The FLOWS.md example graph on the demo model, with optional model params."""
-    params = {"provider": "demo", "model": "echo", "tokens_per_second": 0, **model_params}
-    return {
-        "nodes": [
-            {"id": "in", "type": "Input", "params": {"key": "input"}},
-            {
-                "id": "prompt",
-                "type": "ChatPrompt",
-                "params": {"system": "You are a terse helper.", "template": "{input}"},
-            },
-            {"id": "memory", "type": "Memory", "params": {"turns": 10}},
-            {"id": "model", "type": "ChatModel", "params": params},
-            {"id": "out", "type": "Output"},
-        ],
-        "edges": [
-            {"source": "in", "target": "prompt"},
-            {"source": "memory", "target": "prompt"},
-            {"source": "prompt", "target": "model"},
-            {"source": "model", "target": "out"},
-        ],
-    }
+    """The demo graph (`actors.flows.demo_graph`) streaming at once, with optional model params."""
+    return canonical_demo_graph(**{"tokens_per_second": 0, **model_params})
 
 
 def flow_record(
@@ -46,7 +26,7 @@ def flow_record(
     return FlowRecord(
         id=flow_id,
         name="test flow",
-        status=ONLINE,
+        status=FLOW_ONLINE,
         version=1,
         data=copy.deepcopy(graph or demo_graph()),
         user_id=user_id,

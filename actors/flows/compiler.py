@@ -12,6 +12,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnableLambda, RunnablePassthrough
 
+from actors.config import DEMO_PROVIDER, MAX_GRAPH_EDGES, MAX_GRAPH_NODES
 from actors.errors import FlowInvalid
 from actors.flows.chat_models import NO_PROVIDERS, Providers, build_chat_model
 from actors.flows.retrieval import (
@@ -24,11 +25,6 @@ from actors.flows.retrieval import (
 
 NODE_TYPES = ("Input", "Variable", "ChatPrompt", "Memory", "Retriever", "ChatModel", "Output")
 HISTORY_KEY = "history"
-# Graph size bounds (API.md §6a): what one flow may hold by default (`RAYCHAT_FLOW_MAX_NODES`,
-# `RAYCHAT_FLOW_MAX_EDGES`; 0 = no bound). The body limit (1 MiB) and the JSON depth bound at the
-# REST edge bound the rest.
-MAX_GRAPH_NODES = 1_000
-MAX_GRAPH_EDGES = 5_000
 NODE_ID_SHOWN = 128  # characters of a node id quoted back in an error
 CONTEXT_KEY = "context"
 
@@ -290,4 +286,5 @@ def compile_flow(
 
 def is_stateful_model(params: dict[str, Any]) -> bool:
     """True for models that keep state between calls (the demo model in `script` mode)."""
-    return params.get("provider", "demo") == "demo" and params.get("model") == "script"
+    demo = params.get("provider", DEMO_PROVIDER) == DEMO_PROVIDER
+    return demo and params.get("model") == "script"

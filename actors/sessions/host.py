@@ -12,6 +12,7 @@ from collections.abc import Callable
 from actors.config import SessionConfig
 from actors.errors import DuplicateAsk, Forbidden, RateLimited
 from actors.flows.compiler import compile_flow
+from actors.flows.demo_graph import demo_model
 from actors.frames import ChannelBatch, FrameBatch, WatchPoint
 from actors.metrics import NO_METRICS, ClusterMetrics
 from actors.sessions.activity import ActivityMeter, HostSummary, SessionSummary
@@ -28,11 +29,7 @@ METER_INTERVAL_S = 1.0
 WARM_UP_GRAPH = {
     "nodes": [
         {"id": "in", "type": "Input", "params": {"key": "input"}},
-        {
-            "id": "model",
-            "type": "ChatModel",
-            "params": {"provider": "demo", "model": "echo", "tokens_per_second": 0},
-        },
+        {"id": "model", "type": "ChatModel", "params": demo_model(tokens_per_second=0)},
         {"id": "out", "type": "Output"},
     ],
     "edges": [{"source": "in", "target": "model"}, {"source": "model", "target": "out"}],

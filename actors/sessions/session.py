@@ -31,7 +31,6 @@ from actors.sessions.turns.turn import Turn
 
 __all__ = ["Ask", "IllegalTransition", "SessionActor", "SessionKey", "SessionState"]
 
-MAX_QUEUED_TURNS = 16
 SEEN_CLIENT_IDS = 1024
 
 
@@ -71,7 +70,7 @@ class SessionActor:
             new_turn=self._new_turn,
             answered=self._context.add_exchange,
             ended=self.touch,
-            max_queued=MAX_QUEUED_TURNS,
+            max_queued=config.max_queued_turns,
         )
 
     @property
@@ -183,7 +182,7 @@ class SessionActor:
         app's input (InvalidInput); IllegalTransition before activation. A repeated
         `client_msg_id` starts nothing and returns the first seq of the original turn (also
         while a turn runs). While a turn runs: `reject` raises TurnBusy, `enqueue` queues
-        (at most MAX_QUEUED_TURNS, then TurnBusy). Synchronous: the turn runs in its own task
+        (at most `max_queued_turns`, then TurnBusy). Synchronous: the turn runs in its own task
         and never raises: failures end it with an error frame and `close/processing`.
         """
         if self.state is not SessionState.RUNNING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
+from actors.flows.demo_graph import demo_graph, demo_model
 from actors.ray.storage_client import RayStorageClient
 from serve_app.auth.tokens import Principal, issue_token
 from storage.records import FLOW_ONLINE, AssistantRecord, FlowRecord
@@ -14,26 +14,6 @@ from storage.records import FLOW_ONLINE, AssistantRecord, FlowRecord
 DEMO_USER = "demo"
 DEMO_FLOW_ID = uuid.uuid5(uuid.NAMESPACE_URL, "raychat:demo-flow").hex
 DEMO_ASSISTANT_ID = uuid.uuid5(uuid.NAMESPACE_URL, "raychat:demo-assistant").hex
-
-DEMO_GRAPH: dict[str, Any] = {
-    "nodes": [
-        {"id": "in", "type": "Input", "params": {"key": "input"}},
-        {
-            "id": "prompt",
-            "type": "ChatPrompt",
-            "params": {"system": "You are a terse helper.", "template": "{input}"},
-        },
-        {"id": "memory", "type": "Memory", "params": {"turns": 10}},
-        {"id": "model", "type": "ChatModel", "params": {"provider": "demo", "model": "echo"}},
-        {"id": "out", "type": "Output"},
-    ],
-    "edges": [
-        {"source": "in", "target": "prompt"},
-        {"source": "memory", "target": "prompt"},
-        {"source": "prompt", "target": "model"},
-        {"source": "model", "target": "out"},
-    ],
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +36,7 @@ async def install_demo(storage: RayStorageClient, jwt_secret: str, ttl_s: int) -
             name="Demo echo flow",
             status=FLOW_ONLINE,
             version=1,
-            data=DEMO_GRAPH,
+            data=demo_graph(),
             user_id=user.id,
             description="Echoes the question (demo model)",
             is_public=True,
@@ -71,7 +51,7 @@ async def install_demo(storage: RayStorageClient, jwt_secret: str, ttl_s: int) -
                 status=FLOW_ONLINE,
                 prompt="You are a helpful assistant.",
                 is_public=True,
-                model={"provider": "demo", "model": "echo"},
+                model=demo_model(),
                 tools=["calculator", "current_time"],
                 guide_word="Ask me anything: I echo it back (demo model).",
             )

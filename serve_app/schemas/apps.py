@@ -6,29 +6,15 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from actors.flows.demo_graph import demo_graph, demo_model
 from serve_app.schemas.envelope import IsoTime
-from serve_app.schemas.text import RequestBody
+from serve_app.schemas.text import NAME_MAX, RequestBody
 from storage.records import AppSummary, AssistantRecord, FlowRecord
 
-NAME_MAX = 255
 TEXT_MAX = 1024
 PROMPT_MAX = 100_000
-AppStatus = Literal[1, 2]  # 1 offline, 2 online
-
-EXAMPLE_GRAPH: dict[str, Any] = {
-    "nodes": [
-        {"id": "in", "type": "Input", "params": {"key": "input"}},
-        {"id": "prompt", "type": "ChatPrompt", "params": {"template": "{input}"}},
-        {"id": "model", "type": "ChatModel", "params": {"provider": "demo", "model": "echo"}},
-        {"id": "out", "type": "Output"},
-    ],
-    "edges": [
-        {"source": "in", "target": "prompt"},
-        {"source": "prompt", "target": "model"},
-        {"source": "model", "target": "out"},
-    ],
-}
-EXAMPLE_MODEL: dict[str, Any] = {"provider": "demo", "model": "echo"}
+# FLOW_OFFLINE, FLOW_ONLINE (storage.records; a Literal cannot name them, a unit test pins them).
+AppStatus = Literal[1, 2]
 
 
 class FlowCreate(RequestBody):
@@ -37,7 +23,7 @@ class FlowCreate(RequestBody):
     model_config = ConfigDict(
         extra="ignore",
         json_schema_extra={
-            "examples": [{"name": "Echo", "description": "Echoes", "data": EXAMPLE_GRAPH}]
+            "examples": [{"name": "Echo", "description": "Echoes", "data": demo_graph()}]
         },
     )
 
@@ -109,7 +95,7 @@ class AssistantCreate(RequestBody):
                 {
                     "name": "Helper",
                     "prompt": "You are a helpful assistant.",
-                    "model": EXAMPLE_MODEL,
+                    "model": demo_model(),
                     "tools": ["calculator"],
                     "guide_word": "Ask me anything",
                 }

@@ -7,13 +7,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from serve_app.schemas.envelope import IsoTime
-from serve_app.schemas.text import DB_INT_MAX, RequestBody
-from storage.records import ChatListItem, MessageRow, SessionRow
+from serve_app.schemas.text import DB_INT_MAX, ID_MAX, NAME_MAX, RequestBody
+from storage.records import COMMENT_MAX_CHARS, ChatListItem, MessageRow, SessionRow
 
-ID_MAX = 64
-NAME_MAX = 255
 MESSAGE_MAX = 200_000
-COMMENT_MAX = 4096
 CATEGORY_PATTERN = r"^[a-z_]{1,32}$"
 ChatId = str
 _CHAT_ID = Field(min_length=1, max_length=ID_MAX, examples=["7f2c0a6c2d7e4b0b9a3c5d1e8f9a0b1c"])
@@ -204,7 +201,7 @@ class CommentCreate(RequestBody):
     )
 
     message_id: int = _MESSAGE_ID
-    comment: str = Field(max_length=COMMENT_MAX)
+    comment: str = Field(max_length=COMMENT_MAX_CHARS)
 
 
 class TelemetryCreate(RequestBody):

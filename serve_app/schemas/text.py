@@ -15,6 +15,9 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, BeforeValidator, Field, model_validator
 
 DB_INT_MAX = 2**63 - 1  # BIGINT: every id column on every backend
+# Widths of the text id and name columns (storage/sql/tables.py String(64), String(255)).
+ID_MAX = 64
+NAME_MAX = 255
 MAX_JSON_DEPTH = 64  # objects/lists nested inside a request body
 
 

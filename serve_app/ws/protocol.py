@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from actors.errors import InvalidInput
+from serve_app.schemas.text import ID_MAX
 
-MAX_ID_LENGTH = 64
 # Deeper JSON than this is refused before validation (no client needs it; Python's parser and
 # validators recurse, so a deep frame must end in a 422, never in a RecursionError).
 MAX_FRAME_DEPTH = 32
@@ -23,10 +23,10 @@ class ClientFrame(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    flow_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
-    chat_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
+    flow_id: str | None = Field(default=None, max_length=ID_MAX)
+    chat_id: str | None = Field(default=None, min_length=1, max_length=ID_MAX)
     inputs: dict[str, Any] | None = None
-    client_msg_id: str | None = Field(default=None, min_length=1, max_length=MAX_ID_LENGTH)
+    client_msg_id: str | None = Field(default=None, min_length=1, max_length=ID_MAX)
     action: Literal["stop", "resume"] | None = None
     clear_history: bool = False
     last_seq: int | None = Field(default=None, ge=0, le=MAX_SEQ)

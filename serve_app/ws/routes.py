@@ -1,6 +1,6 @@
 """WebSocket endpoints (API.md §4). Authentication and app checks happen before the loop; a
-refusal is an accept followed by close code 1008 (1011 for an internal failure), so every
-client sees the code."""
+refusal is an accept followed by close code 1008 (1011 for an internal failure,
+`serve_app.errors.close_code`), so every client sees the code."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from actors.errors import Forbidden, RaychatError
 from actors.sessions.apps import AppKind
 from serve_app.auth.principals import authenticate
 from serve_app.auth.tokens import token_with_source
+from serve_app.errors import CLOSE_INTERNAL, close_code
 from serve_app.observability import metrics
 from serve_app.observability.business_events import record_connection_alive
 from serve_app.settings import ApiConfig
@@ -20,10 +21,6 @@ from storage.records import utcnow
 
 router = APIRouter(tags=["websocket"])
 log = logging.getLogger(__name__)
-CLOSE_POLICY = 1008
-CLOSE_INTERNAL = 1011
-# Token, app existence, app status and app ownership problems are policy violations.
-POLICY_CODES = frozenset({401, 403, 404, 13001, 13002, 10420, 10421})
 
 
 @router.websocket("/api/v1/chat/chat/{flow_id}")
@@ -78,8 +75,7 @@ async def serve_socket(
         user = await authenticate(runtime, token)
         app = await access_app(runtime, user, kind, app_id, preview=not chat_id)
     except RaychatError as exc:
-        code = CLOSE_POLICY if exc.code in POLICY_CODES else CLOSE_INTERNAL
-        await ws.close(code, exc.message[:120])
+        await ws.close(close_code(exc), exc.message[:120])
         return
     started = utcnow()
     metrics.ws_connected(kind)

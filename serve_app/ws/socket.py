@@ -26,23 +26,22 @@ from actors.sessions.placement import ProfileName, placement_of
 from actors.sessions.session import Ask, SessionKey
 from serve_app.auth.access import access_assistant_for_chat, access_flow_for_chat
 from serve_app.auth.tokens import Principal
-from serve_app.errors import error_frame
+from serve_app.errors import CLOSE_NORMAL, CLOSE_TOO_BIG, error_frame
 from serve_app.limits import limiter_of
 from serve_app.observability.business_events import record_session_created, record_turn_processed
+from serve_app.schemas.text import ID_MAX
 from serve_app.ws.frame_rate import FrameRate
 from serve_app.ws.outbox import Outbox
-from serve_app.ws.protocol import MAX_ID_LENGTH, ClientFrame, check_text, parse_client_frame
+from serve_app.ws.protocol import ClientFrame, check_text, parse_client_frame
 from serve_app.ws.relay import FrameRelay
 from serve_app.ws.turn_tracker import TurnTracker
 from serve_app.ws.watched_chats import WatchedChats
 from serve_app.ws.watching import Watching
 from storage.records import FLOW_ONLINE
 
-CLOSE_NORMAL = 1000
 # How long a socket opened on a chat waits for a first frame (possibly a `resume`) before it
 # starts relaying that chat's new frames (none is lost: relaying starts at the connect point).
 DEFER_RELAY_S = 0.5
-CLOSE_TOO_BIG = 1009
 PUMP_RETRIES = 3
 
 
@@ -202,8 +201,8 @@ class ChatSocket:
         chat_id = self._chat_id
         self._chat_id = None
         assert chat_id is not None
-        if len(chat_id) > MAX_ID_LENGTH:
-            raise InvalidInput(f"chat_id is longer than {MAX_ID_LENGTH} characters")
+        if len(chat_id) > ID_MAX:
+            raise InvalidInput(f"chat_id is longer than {ID_MAX} characters")
         check_text(chat_id)
         self._chat_id = chat_id
         await self._watching.watch_deferred(self._key())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from storage.records import (
+    FLOW_ONLINE,
+    FLOW_TYPE_ASSISTANT,
     AssistantChanges,
     AssistantRecord,
     FlowChanges,
@@ -34,7 +36,7 @@ async def test_flow_crud_with_versions(repo: Repository) -> None:
     await repo.create_flow(flow("f1", description="d"))
     with pytest.raises(Exception):  # noqa: B017 - each backend raises its own duplicate error
         await repo.create_flow(flow("f1"))
-    renamed = await repo.update_flow("f1", FlowChanges(name="renamed", status=2))
+    renamed = await repo.update_flow("f1", FlowChanges(name="renamed", status=FLOW_ONLINE))
     assert renamed is not None and (renamed.name, renamed.status, renamed.version) == (
         "renamed",
         2,
@@ -85,13 +87,13 @@ async def test_assistant_crud(repo: Repository) -> None:
         1,
     )
     assert got.id == created.id
-    updated = await repo.update_assistant("a1", AssistantChanges(prompt="new", status=2))
+    updated = await repo.update_assistant("a1", AssistantChanges(prompt="new", status=FLOW_ONLINE))
     assert updated is not None and (updated.prompt, updated.status, updated.name) == (
         "new",
         2,
         "assistant a1",
     )
-    await chat_with(repo, "c1", ["q"], flow_id="a1", flow_type=5)
+    await chat_with(repo, "c1", ["q"], flow_id="a1", flow_type=FLOW_TYPE_ASSISTANT)
     page = await repo.list_assistants(1)
     assert [a.id for a in page.items] == ["a1"] and page.total == 1
     assert await repo.delete_assistant("a1")
@@ -101,10 +103,10 @@ async def test_assistant_crud(repo: Repository) -> None:
 
 
 async def test_online_apps_are_online_visible_and_match_the_keyword(repo: Repository) -> None:
-    await repo.create_flow(flow("f-on", status=2))
+    await repo.create_flow(flow("f-on", status=FLOW_ONLINE))
     await repo.create_flow(flow("f-off"))
-    await repo.create_flow(flow("f-other", user_id=2, status=2))
-    await repo.create_assistant(assistant("a-on", status=2))
+    await repo.create_flow(flow("f-other", user_id=2, status=FLOW_ONLINE))
+    await repo.create_assistant(assistant("a-on", status=FLOW_ONLINE))
     apps = await repo.list_online_apps(1)
     assert sorted((a.id, a.flow_type) for a in apps) == [("a-on", 5), ("f-on", 1)]
     assert [a.id for a in await repo.list_online_apps(1, keyword="assistant")] == ["a-on"]

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.records import SessionFilter, utcnow
+from storage.records import FLOW_TYPE_ASSISTANT, FLOW_TYPE_FLOW, SessionFilter, utcnow
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 
 
 async def test_chat_list_is_the_callers_live_sessions_newest_first(repo: Repository) -> None:
     for i in range(5):
-        await chat_with(repo, f"c{i}", [f"q{i}", f"a{i}"], flow_type=5 if i % 2 else 1)
+        await chat_with(
+            repo,
+            f"c{i}",
+            [f"q{i}", f"a{i}"],
+            flow_type=FLOW_TYPE_ASSISTANT if i % 2 else FLOW_TYPE_FLOW,
+        )
     await repo.bulk_write([message("empty")], [session("someone-else", user_id=2)])
     await repo.bulk_write([], [session("no-messages")])
     await repo.delete_session("c3")

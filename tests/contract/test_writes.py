@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from storage.records import AuditRecord, TelemetryRecord
+from storage.records import FLOW_TYPE_ASSISTANT, AuditRecord, TelemetryRecord
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 
@@ -42,7 +42,9 @@ async def test_repeated_client_msg_id_maps_to_the_stored_question(repo: Reposito
 
 
 async def test_session_row_is_created_once_with_defaults(repo: Repository) -> None:
-    await repo.bulk_write([message("c1")], [session("c1", user_id=7, flow_type=5)])
+    await repo.bulk_write(
+        [message("c1")], [session("c1", user_id=7, flow_type=FLOW_TYPE_ASSISTANT)]
+    )
     await repo.bulk_write([message("c1")], [session("c1", user_id=8)])  # ignored: exists
     row = await repo.get_session("c1")
     assert row is not None

@@ -31,7 +31,7 @@ import websockets
 import yaml
 
 from serve_app.auth.tokens import Principal, issue_token
-from serve_app.cli.main import direct_ingress_ports
+from serve_app.cli.proxy import direct_ingress_ports
 from tests.conftest import demo_graph
 
 ROOT = Path(__file__).resolve().parents[2]

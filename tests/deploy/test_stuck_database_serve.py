@@ -23,6 +23,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from serve_app.errors import CLOSE_INTERNAL
 from tests.e2e.conftest import STOP_TIMEOUT_S, _value, free_port, start_demo_server
 from tests.integration.tcp_blackhole import BlackholeProxy
 from tests.integration.test_stuck_database import PG_HOST, PG_PORT, _reset_database
@@ -134,7 +135,7 @@ async def test_a_stuck_database_is_503_and_an_error_frame_then_recovers(stuck: S
             with pytest.raises(websockets.ConnectionClosed) as closed:
                 async with websockets.connect(f"{stuck.ws}&chat_id={uuid.uuid4().hex}") as other:
                     await other.recv()
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1011
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == CLOSE_INTERNAL
 
         stuck.proxy.restore()
         assert await asyncio.to_thread(_recovered, stuck), "REST did not recover"

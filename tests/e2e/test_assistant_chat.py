@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import websockets
 
-from storage.records import AssistantRecord
+from storage.records import FLOW_ONLINE, AssistantRecord
 from storage.sql import SqlRepository, make_engine
 from tests.e2e.conftest import Server
 from tests.e2e.test_chat_turn import read_turn
@@ -32,7 +32,7 @@ async def put_assistant(server: Server, script: list[Any], tools: list[str]) -> 
         name="e2e assistant",
         prompt="Be brief.",
         user_id=server.user_id,
-        status=2,
+        status=FLOW_ONLINE,
         tools=tools,
         model={"provider": "demo", "model": "script", "script": script, "tokens_per_second": 0},
     )

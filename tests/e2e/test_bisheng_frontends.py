@@ -17,6 +17,7 @@ import pytest
 import websockets
 from websockets.typing import Origin
 
+from actors.errors import AssistantOffline
 from tests.conftest import demo_graph
 from tests.e2e.api.accounts import Account, register, seed_admin
 from tests.e2e.conftest import Server
@@ -221,7 +222,10 @@ async def test_b9_editor_test_chat_of_an_offline_assistant(
         assert turn[-2]["message"] == "echo(0): testing my draft"
         await ws.send(json.dumps(assistant_ask(app, "some-chat", "persist?")))  # a real chat
         refused = json.loads(await asyncio.wait_for(ws.recv(), 30))
-    assert refused["category"] == "error" and refused["message"]["status_code"] == 10421
+    assert (
+        refused["category"] == "error"
+        and refused["message"]["status_code"] == AssistantOffline.code
+    )
     with spa(server, carol) as http:
         listed = envelope(http.get("/api/v1/chat/list", params={"page": 1, "limit": 40}))
     assert app["id"] not in {c["flow_id"] for c in listed}  # nothing stored

@@ -19,6 +19,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from actors.errors import Conflict, FlowDeleted, FlowOffline, Forbidden, InvalidInput, NotFound
 from tests.e2e.api.accounts import Account, register
 from tests.e2e.conftest import Server
 
@@ -29,7 +30,9 @@ WINDOW = 100
 PROBE = json.dumps({"last_seq": "probe"})
 # What a client may legitimately be told about its own bad frames; 429 would mean throttling,
 # 5xx/13004 an internal failure.
-EXPECTED_CODES = {403, 404, 409, 422, 13001, 13002}
+EXPECTED_CODES = {
+    error.code for error in (Forbidden, NotFound, Conflict, InvalidInput, FlowDeleted, FlowOffline)
+}
 CHATS = [f"fuzz-{i}" for i in range(4)]
 
 

@@ -23,7 +23,7 @@ from actors.config import StorageConfig
 from actors.errors import ChatServiceError, StorageUnavailable
 from actors.ray.registry import storage_actor
 from actors.ray.storage_client import RayStorageClient
-from storage.records import MessageRecord, SessionRecord
+from storage.records import FLOW_TYPE_FLOW, MessageRecord, SessionRecord
 from storage.sql.engine import make_engine
 from storage.sql.tables import ChatMessage
 
@@ -89,7 +89,9 @@ class Load:
 
 
 async def _writer(client: RayStorageClient, load: Load, chat_id: str) -> None:
-    session = SessionRecord(chat_id=chat_id, flow_id="flow", flow_type=1, flow_name="f", user_id=1)
+    session = SessionRecord(
+        chat_id=chat_id, flow_id="flow", flow_type=FLOW_TYPE_FLOW, flow_name="f", user_id=1
+    )
     load.order[chat_id] = []
     n = 0
     while not load.stop.is_set():

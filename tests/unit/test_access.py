@@ -18,7 +18,14 @@ from actors.errors import (
 )
 from serve_app.auth import access
 from serve_app.auth.tokens import Principal
-from storage.records import AssistantRecord, FlowRecord, MessageRow, SessionRow
+from storage.records import (
+    FLOW_OFFLINE,
+    FLOW_ONLINE,
+    AssistantRecord,
+    FlowRecord,
+    MessageRow,
+    SessionRow,
+)
 
 OWNER = Principal(1, "owner")
 OTHER = Principal(2, "other")
@@ -66,16 +73,18 @@ class StubRuntime:
 
 @pytest.fixture
 def runtime() -> Any:
-    private = FlowRecord(id="f1", name="f", status=2, version=1, data={}, user_id=1)
+    private = FlowRecord(id="f1", name="f", status=FLOW_ONLINE, version=1, data={}, user_id=1)
     return StubRuntime(
         StubStorage(
             flows={
                 "f1": private,
                 "pub": replace(private, id="pub", is_public=True),
-                "off": replace(private, id="off", status=1),
+                "off": replace(private, id="off", status=FLOW_OFFLINE),
             },
             assistants={
-                "a1": AssistantRecord(id="a1", name="a", prompt="", model={}, user_id=1, status=2),
+                "a1": AssistantRecord(
+                    id="a1", name="a", prompt="", model={}, user_id=1, status=FLOW_ONLINE
+                ),
                 "aoff": AssistantRecord(id="aoff", name="a", prompt="", model={}, user_id=1),
             },
             sessions={"c1": session("c1", 1), "gone": session("gone", 1, deleted=True)},

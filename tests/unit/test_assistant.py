@@ -11,7 +11,7 @@ from actors.flows.tools import knowledge_name
 from actors.frames import Frame
 from actors.sessions.session import Ask, SessionActor, SessionKey
 from actors.storage_actor.actor import StorageActor
-from storage.records import AssistantRecord
+from storage.records import FLOW_ONLINE, AssistantRecord
 from tests.conftest import demo_graph, flow_record
 
 
@@ -23,7 +23,7 @@ async def assistant_session(
         name="helper",
         prompt="You are helpful.",
         user_id=1,
-        status=2,
+        status=FLOW_ONLINE,
         model={
             "provider": "demo",
             "model": "script",

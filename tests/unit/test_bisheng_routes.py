@@ -15,6 +15,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from actors.config import RuntimeConfig, StorageConfig
 from serve_app.api import build_api
+from serve_app.errors import CLOSE_POLICY
 from serve_app.routes.aliases import BISHENG_ONLY_PATHS, BISHENG_PATHS
 
 
@@ -46,7 +47,7 @@ async def _dispatch(method: str, template: str) -> Dispatched:
             TestClient(spy).websocket_connect(path) as ws,
         ):
             ws.receive_text()
-        assert closed.value.code == 1008  # reached the socket handler, refused for no token
+        assert closed.value.code == CLOSE_POLICY  # reached the socket handler, refused for no token
     else:
         transport = httpx.ASGITransport(app=spy)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:

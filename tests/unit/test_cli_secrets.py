@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from serve_app.cli import main as cli
+from serve_app.cli import proxy, serve
 from serve_app.cli.demo import DemoData
 from serve_app.settings import Settings
 
@@ -27,9 +28,9 @@ def test_announce_masks_the_password_and_puts_no_token_in_a_url(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     demo = DemoData(1, "demo", "f" * 32, "a" * 32, TOKEN)
-    monkeypatch.setattr(cli, "_install_demo", lambda _settings: demo)
+    monkeypatch.setattr(serve, "_install_demo", lambda _settings: demo)
     settings = Settings(database_url="postgresql://app:hunter2@db.example/chat")
-    cli._announce(settings, "http://127.0.0.1:8000", "haproxy", demo=True)
+    serve._announce(settings, "http://127.0.0.1:8000", "haproxy", demo=True)
     out = capsys.readouterr().out
     assert "hunter2" not in out and "postgresql://app:***@db.example/chat" in out
     assert f"demo token: {TOKEN}" in out  # the e2e tier and users read it from this line
@@ -41,7 +42,7 @@ def test_haproxy_access_log_goes_to_a_socket_nobody_binds(
 ) -> None:
     for name in [n for n in os.environ if n.startswith("RAY_SERVE_")]:
         monkeypatch.delenv(name)
-    cli._isolate_haproxy()
+    proxy.isolate_haproxy()
     target = Path(os.environ["RAY_SERVE_HAPROXY_LOG_TARGET"])
     private = target.parent
     assert private == Path(os.environ["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"]).parent
@@ -54,15 +55,15 @@ def test_an_operator_log_target_is_kept(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setenv("RAY_SERVE_HAPROXY_LOG_TARGET", "/dev/log")
     for name in [n for n in os.environ if n.startswith("RAY_SERVE_") and "LOG" not in n]:
         monkeypatch.delenv(name)
-    cli._isolate_haproxy()
+    proxy.isolate_haproxy()
     assert os.environ["RAY_SERVE_HAPROXY_LOG_TARGET"] == "/dev/log"
     Path(os.environ["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"]).parent.rmdir()
 
 
 def test_ray_token_auth_is_not_disabled(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
-    monkeypatch.setattr(cli, "haproxy_usable", lambda: False)
-    cli._choose_proxy(Settings(haproxy=False))
+    monkeypatch.setattr(proxy, "haproxy_usable", lambda: False)
+    proxy.choose_proxy(Settings(haproxy=False))
     assert "RAY_AUTH_MODE" not in os.environ  # ray.init() of a new cluster turns token auth on
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
-from serve_app.settings import Settings
+from actors.config import RuntimeConfig, SessionConfig, StorageConfig
+from serve_app.settings import ApiConfig, Settings
 from storage.sql.engine import to_async_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,3 +170,53 @@ def test_issue8_limits_have_environment_twins_and_reach_the_actors(
     sessions = config.sessions
     assert (sessions.max_sessions_per_user, sessions.turn_timeout_s) == (0, 0.0)
     assert (sessions.frame_log_max_frames, sessions.frame_log_max_bytes) == (0, 0)
+
+
+def test_session_runtime_knobs_have_environment_twins_and_reach_the_hosts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = Settings().runtime_config().sessions
+    assert (defaults.busy_policy, defaults.idle_timeout_s) == ("reject", 600.0)
+    assert (defaults.pull_timeout_s, defaults.host_max_concurrency) == (15.0, 10_000)
+    assert defaults.max_queued_turns == 16
+    for name, value in {
+        "BUSY_POLICY": "enqueue",
+        "MAX_QUEUED_TURNS": "4",
+        "SESSION_IDLE_TIMEOUT_S": "30",
+        "PULL_TIMEOUT_S": "2.5",
+        "HOST_MAX_CONCURRENCY": "500",
+    }.items():
+        monkeypatch.setenv(f"RAYCHAT_{name}", value)
+    sessions = Settings().runtime_config().sessions
+    assert (sessions.busy_policy, sessions.idle_timeout_s) == ("enqueue", 30.0)
+    assert (sessions.pull_timeout_s, sessions.host_max_concurrency) == (2.5, 500)
+    assert sessions.max_queued_turns == 4
+    monkeypatch.setenv("RAYCHAT_BUSY_POLICY", "drop")
+    with pytest.raises(ValidationError, match="busy_policy"):
+        Settings()
+
+
+def test_serve_ready_timeout_has_an_environment_twin(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert Settings().ready_timeout_s == 120.0
+    monkeypatch.setenv("RAYCHAT_READY_TIMEOUT_S", "300")
+    assert Settings().ready_timeout_s == 300.0
+
+
+def test_settings_defaults_are_the_config_records_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Settings repeat each record's default (they are what the operator reads); this keeps the
+    # two in step, so an unset variable always means the record's default.
+    for name in [n for n in os.environ if n.startswith("RAYCHAT_")]:
+        monkeypatch.delenv(name)
+    config = Settings().runtime_config()
+    assert config.sessions == SessionConfig()
+    assert config.storage == StorageConfig(database_url=config.storage.database_url)
+    assert config == RuntimeConfig(storage=config.storage, sessions=config.sessions)
+    api = Settings().api_config()
+    assert api == ApiConfig(
+        allow_registration=api.allow_registration,
+        cookie_secure=api.cookie_secure,
+        first_user_admin=api.first_user_admin,
+        logins_per_address_per_minute=api.logins_per_address_per_minute,
+    )

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
+from actors.config import MAX_GRAPH_NODES
 from actors.errors import FlowInvalid
 from actors.flows.chat_models import MAX_MODEL_TOKENS, params_problem, split_tokens
-from actors.flows.compiler import MAX_GRAPH_NODES, compile_flow
+from actors.flows.compiler import compile_flow
 from tests.conftest import demo_graph
 
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from actors.config import MAX_GRAPH_EDGES, MAX_GRAPH_NODES
 from actors.errors import FlowInvalid
-from actors.flows.compiler import MAX_GRAPH_EDGES, MAX_GRAPH_NODES, compile_flow
+from actors.flows.compiler import compile_flow
 from tests.conftest import demo_graph
 
 

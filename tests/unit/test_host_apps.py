@@ -15,15 +15,15 @@ import pytest
 from actors.config import ProviderConfig, SessionConfig
 from actors.errors import FlowDeleted, FlowInvalid, FlowOffline, Forbidden
 from actors.flows.compiler import compile_flow
+from actors.flows.demo_graph import demo_model
 from actors.sessions.apps import AppLoader
 from actors.sessions.host import SessionHost
 from actors.sessions.session import SessionKey
 from actors.storage_actor.actor import StorageActor
-from storage.records import AssistantRecord
+from storage.records import FLOW_OFFLINE, FLOW_ONLINE, AssistantRecord
 from tests.conftest import demo_graph, flow_record
 
 OWNER, OTHER = 1, 2
-OFFLINE = 1
 
 
 class Emptied:
@@ -115,8 +115,8 @@ def assistant_with_tool(flow_id: str, owner: int = OWNER) -> AssistantRecord:
         name="helper",
         prompt="",
         user_id=owner,
-        status=2,
-        model={"provider": "demo", "model": "echo", "tokens_per_second": 0},
+        status=FLOW_ONLINE,
+        model=demo_model(tokens_per_second=0),
         tools=[f"flow:{flow_id}"],
     )
 
@@ -139,8 +139,8 @@ async def test_tool_flow_of_the_owner_or_public_and_online_is_built(storage: Sto
     ("fields", "error", "reason"),
     [
         ({"user_id": OTHER, "is_public": False}, Forbidden, "private to its owner"),
-        ({"user_id": OWNER, "status": OFFLINE}, FlowOffline, "not online"),
-        ({"user_id": OTHER, "is_public": True, "status": OFFLINE}, FlowOffline, "not online"),
+        ({"user_id": OWNER, "status": FLOW_OFFLINE}, FlowOffline, "not online"),
+        ({"user_id": OTHER, "is_public": True, "status": FLOW_OFFLINE}, FlowOffline, "not online"),
     ],
 )
 async def test_tool_flow_is_authorized_when_built(

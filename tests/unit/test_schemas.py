@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
 
 from serve_app.auth.principals import RoleCache, verified_principal
 from serve_app.auth.tokens import Principal
-from serve_app.schemas.apps import FlowUpdate
+from serve_app.schemas.apps import AppStatus, FlowUpdate
 from serve_app.schemas.chats import (
     CommentCreate,
     LikedCreate,
@@ -21,7 +22,7 @@ from serve_app.schemas.chats import (
 from serve_app.schemas.envelope import Envelope, ok
 from serve_app.schemas.users import UserCreate
 from serve_app.services.reports import check_date_range
-from storage.records import MessageRow, SessionRow, UserRecord
+from storage.records import FLOW_OFFLINE, FLOW_ONLINE, MessageRow, SessionRow, UserRecord
 
 NAIVE = datetime(2026, 3, 4, 5, 6, 7)
 
@@ -90,8 +91,13 @@ def test_rename_uses_the_bisheng_field_name() -> None:
         RenameCreate.model_validate({"conversationId": "x" * 65, "name": "n"})
 
 
+def test_app_status_literal_is_the_records_statuses() -> None:
+    # A Literal cannot name constants: this keeps the wire type and the one home in step.
+    assert set(get_args(AppStatus)) == {FLOW_OFFLINE, FLOW_ONLINE}
+
+
 def test_status_and_category_values() -> None:
-    assert FlowUpdate(status=2).status == 2
+    assert FlowUpdate.model_validate({"status": FLOW_ONLINE}).status == FLOW_ONLINE
     with pytest.raises(ValidationError):
         FlowUpdate.model_validate({"status": 3})
     with pytest.raises(ValidationError):

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from serve_app.cli import main as cli
+from serve_app.cli import proxy
 
 # Serve's per-machine defaults that a second server must not share.
 SHARED_DEFAULTS = {
@@ -29,7 +30,7 @@ def own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def isolated_ports() -> dict[str, str]:
-    cli._isolate_haproxy()
+    proxy.isolate_haproxy()
     Path(os.environ["RAY_SERVE_HAPROXY_CONFIG_FILE_LOC"]).parent.rmdir()
     return {name: os.environ[name] for name in SHARED_DEFAULTS}
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from actors.config import SessionConfig
-from actors.errors import FlowDeleted, Forbidden, InvalidInput, TurnBusy
+from actors.errors import FlowDeleted, Forbidden, InvalidInput, ModelExecutionError, TurnBusy
 from actors.frames import FRAME_KEYS, Frame
 from actors.sessions.session import Ask, IllegalTransition, SessionActor, SessionKey, SessionState
 from actors.storage_actor.actor import StorageActor
@@ -147,7 +147,7 @@ async def test_model_failure_ends_turn_with_error_frame(
     assert failed and failed[0].exc_info is not None
     assert "model exploded" in caplog.text
     assert (frames[-2]["type"], frames[-2]["category"]) == ("end", "error")
-    assert frames[-2]["message"]["status_code"] == 13005
+    assert frames[-2]["message"]["status_code"] == ModelExecutionError.code
     assert "exploded" not in str(frames[-2])  # no exception text reaches the client
     assert frames[-1]["type"] == "close"
     assert session.state is SessionState.WAITING_OBJECT

@@ -10,7 +10,8 @@ from pathlib import Path
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.sessions.host import SessionHost
 from actors.storage_actor.actor import StorageActor
-from serve_app.cli.main import HAPROXY_TIMEOUTS
+from serve_app.cli.proxy import HAPROXY_TIMEOUTS
+from serve_app.errors import CLOSE_NORMAL
 from serve_app.limits import Limits, LocalLimiter
 from serve_app.settings import Settings
 from serve_app.ws.socket import AppRef, ChatSocket
@@ -38,7 +39,7 @@ async def test_the_opt_in_idle_close_closes_a_quiet_socket(storage: StorageActor
     socket = ChatSocket(ws, runtime, USER, AppRef(FLOW, "flow"), None)  # type: ignore[arg-type]
     async with asyncio.timeout(10):
         await socket.serve()  # returns once it closed the quiet socket
-    assert ws.closed == (1000, "idle timeout")
+    assert ws.closed == (CLOSE_NORMAL, "idle timeout")
 
 
 def _rendered_haproxy_config(tmp_path: Path) -> str:

@@ -24,7 +24,7 @@ from actors.storage_actor.actor import StorageActor
 from actors.storage_actor.errors import to_domain_error
 from serve_app.api import build_api
 from serve_app.settings import ApiConfig
-from storage.records import FlowRecord, MessageRecord
+from storage.records import FLOW_OFFLINE, FlowRecord, MessageRecord
 from tests.unit.rest.conftest import SECRET, FakeRuntime
 
 
@@ -60,7 +60,9 @@ class DyingHandle:
 
 
 def _flow() -> FlowRecord:
-    return FlowRecord(id=uuid.uuid4().hex, name="f", status=1, version=1, data={}, user_id=1)
+    return FlowRecord(
+        id=uuid.uuid4().hex, name="f", status=FLOW_OFFLINE, version=1, data={}, user_id=1
+    )
 
 
 async def test_a_storage_call_that_never_answers_is_unavailable_in_time() -> None:

@@ -4,6 +4,7 @@ the session is free for the next ask. Without Ray, on a slow demo model."""
 from __future__ import annotations
 
 from actors.config import SessionConfig
+from actors.errors import ModelExecutionError
 from actors.sessions.session import Ask, SessionActor, SessionKey, SessionState
 from actors.storage_actor.actor import StorageActor
 from tests.conftest import demo_graph, flow_record
@@ -25,7 +26,7 @@ async def test_a_turn_over_the_time_limit_ends_with_an_error_and_frees_the_sessi
     frames = session.frames.read_after(first - 1)
     error, close = frames[-2], frames[-1]
     assert (error["type"], error["category"]) == ("end", "error")
-    assert error["message"]["status_code"] == 13005
+    assert error["message"]["status_code"] == ModelExecutionError.code
     assert error["message"]["data"]["error"] == "turn timed out"
     assert (close["type"], close["category"]) == ("close", "processing")
     assert session.state is SessionState.WAITING_OBJECT

@@ -13,6 +13,7 @@ import uvicorn.config
 import websockets
 from starlette.types import Receive, Scope, Send
 
+from serve_app.errors import CLOSE_NORMAL
 from serve_app.ingress import apply_ws_deflate
 
 
@@ -21,7 +22,7 @@ async def echo_app(scope: Scope, receive: Receive, send: Send) -> None:
     await receive()
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.send", "text": json.dumps({"ok": True})})
-    await send({"type": "websocket.close", "code": 1000})
+    await send({"type": "websocket.close", "code": CLOSE_NORMAL})
 
 
 @pytest.fixture

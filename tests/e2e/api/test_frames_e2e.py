@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import websockets
 
+from actors.errors import ModelExecutionError
 from tests.conftest import demo_graph
 from tests.e2e.api.accounts import Account
 from tests.e2e.conftest import Server
@@ -41,7 +42,7 @@ async def test_model_error_ends_the_turn_and_the_socket_stays_usable(
         recovered = await frames_until_close(ws, chat_id)
     error, close = failed[-2], failed[-1]
     assert (error["type"], error["category"]) == ("end", "error")
-    assert error["message"]["status_code"] == 13005
+    assert error["message"]["status_code"] == ModelExecutionError.code
     assert error["message"]["data"]["error"] == "DemoModelError"
     assert "secret details" not in json.dumps(failed)  # exception text never reaches clients
     assert (close["type"], close["category"]) == ("close", "processing")
