@@ -448,13 +448,15 @@ class Runtime:
         if channel is None or channel.closed:
             host = await self._live_host(key)
             if host is None:
-                return HostChannel(_no_poll, _no_watch, 0.0, dedicated=True).closed_sub(key)
+                return HostChannel(_no_poll, _no_watch, 0.0).closed_sub(key)
             if name is not None:
                 self._prune_channels()
-            channel = self._channels[label] = self._channel(host, name is not None)
+            channel = self._channels[label] = self._channel(host, dedicated=name is not None)
         return channel.subscribe(key, user_id, after_seq)
 
     def _channel(self, host: Any, dedicated: bool) -> HostChannel:
+        """The frame channel to `host`. One to a dedicated host ends when the host has exited
+        (its session was passivated); one to a shared host retries, as Ray restarts it."""
         wait_s = self.config.sessions.pull_timeout_s
 
         async def poll(
@@ -472,7 +474,8 @@ class Runtime:
             return await call_actor(ref, self._timeout())  # type: ignore[no-any-return]
 
         most = self.config.sessions.frame_log_max_frames
-        return HostChannel(poll, watch, wait_s, max_pending_frames=most, dedicated=dedicated)
+        gone = _actor_died if dedicated else None
+        return HostChannel(poll, watch, wait_s, max_pending_frames=most, host_gone=gone)
 
     def _prune_channels(self) -> None:
         """Forget closed or empty channels of dedicated hosts (those come and go)."""
@@ -519,5 +522,6 @@ async def _resolved(ref: Any) -> Any:
     return await ref
 
 
-def _actor_died(exc: ChatServiceError) -> bool:
+def _actor_died(exc: BaseException) -> bool:
+    """Whether a failed call means its actor is gone (`call_actor` keeps Ray's error as cause)."""
     return isinstance(exc.__cause__, ray.exceptions.RayActorError)
