@@ -64,8 +64,12 @@ def _absolute(module: str, is_package: bool, node: ast.ImportFrom) -> str:
     return ".".join([*base, node.module] if node.module else base)
 
 
+def _within(module: str, place: str) -> bool:
+    return module == place or module.startswith(f"{place}.")
+
+
 def _ray_allowed(module: str) -> bool:
-    return any(module == place or module.startswith(f"{place}.") for place in RAY_ALLOWED)
+    return any(_within(module, place) for place in RAY_ALLOWED)
 
 
 def violations(path: str, source: str) -> list[Violation]:
@@ -94,9 +98,18 @@ def test_imports_follow_the_layers_and_ray_stays_at_its_seam() -> None:
     assert not found, "imports against the layers:\n" + "\n".join(map(str, found))
 
 
-def test_every_ray_allowance_is_a_real_module() -> None:
-    names = {module_name(f) for f in modules()}
-    assert set(RAY_ALLOWED) <= names
+def test_every_ray_allowance_is_still_needed() -> None:
+    # An allowance whose modules no longer import Ray goes, so the list stays as small as the code.
+    importing_ray = {
+        module_name(f)
+        for f in modules()
+        for _line, target in imported(
+            module_name(f), f.name == "__init__.py", ast.parse(f.read_text("utf-8"))
+        )
+        if target.split(".")[0] == "ray"
+    }
+    for place in RAY_ALLOWED:
+        assert any(_within(m, place) for m in importing_ray), place
 
 
 @pytest.mark.parametrize(
