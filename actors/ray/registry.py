@@ -7,14 +7,18 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import ray
+from ray import ObjectRef
+from ray.actor import ActorHandle
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
 from actors.errors import ChatServiceError, RateLimited, RaychatError
 from actors.frames import ChannelBatch, Frame, FrameBatch, WatchPoint
+from actors.ray.handles import StorageHandle, created, ready, remote
 from actors.ray.metrics import RayMetrics
 from actors.ray.storage_client import RayStorageClient, call_actor
 from actors.sessions.activity import HostSummary
@@ -27,6 +31,12 @@ from actors.storage_actor.actor import StorageActor
 from storage.redis_frames import RedisFrameArchive
 
 log = logging.getLogger(__name__)
+# Ray leaves this one unannotated; its signature, declared once here.
+_node_ip: Callable[[], str] = ray.util.get_node_ip_address
+P = ParamSpec("P")
+R = TypeVar("R")
+# A SessionHost method, named by the plain class (`SessionHost.watch`): typed calls, no strings.
+HostMethod = Callable[Concatenate[SessionHost, P], Awaitable[R]]
 STORAGE_NAME = "raychat-storage"
 HOST_PREFIX = "raychat-session-host"
 DEDICATED_PREFIX = "raychat-dedicated"
@@ -45,7 +55,7 @@ class _RaySessionHost(SessionHost):
     def __init__(
         self,
         config: SessionConfig,
-        storage_handle: Any,
+        storage_handle: StorageHandle,
         dedicated: bool = False,
         redis_url: str | None = None,
     ) -> None:
@@ -57,8 +67,12 @@ class _RaySessionHost(SessionHost):
         """`SessionHost.summary` plus the node this host runs on."""
         found = await super().summary(limit)
         context = ray.get_runtime_context()
-        node = {"node_id": context.get_node_id(), "node_ip": ray.util.get_node_ip_address()}  # type: ignore[no-untyped-call]
+        node = {"node_id": context.get_node_id(), "node_ip": _node_ip()}
         return replace(found, node=node)
+
+
+# A session host's handle; a call names the plain class's method: `remote(host, SessionHost.watch)`.
+HostHandle = ActorHandle[_RaySessionHost]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,12 +86,12 @@ class HostReport:
     error: str | None = None
 
 
-def storage_actor(config: StorageConfig, namespace: str) -> Any:
+def storage_actor(config: StorageConfig, namespace: str) -> StorageHandle:
     """The storage actor's handle, created if it does not exist yet.
 
     Detached so that it outlives the replica that created it; restarted by Ray if it dies.
     """
-    return (
+    return created(
         ray.remote(StorageActor)
         .options(
             name=STORAGE_NAME,
@@ -98,14 +112,14 @@ def storage_actor(config: StorageConfig, namespace: str) -> Any:
 def _host(
     name: str,
     config: SessionConfig,
-    storage: Any,
+    storage: StorageHandle,
     namespace: str,
     redis_url: str | None,
     dedicated: bool,
     resources: dict[str, Any],
-) -> Any:
+) -> HostHandle:
     """A session host's handle, created if it does not exist yet (detached, restarted by Ray)."""
-    return (
+    return created(
         ray.remote(_RaySessionHost)
         .options(
             name=name,
@@ -125,8 +139,12 @@ def _host(
 
 
 def session_host(
-    index: int, config: SessionConfig, storage: Any, namespace: str, redis_url: str | None = None
-) -> Any:
+    index: int,
+    config: SessionConfig,
+    storage: StorageHandle,
+    namespace: str,
+    redis_url: str | None = None,
+) -> HostHandle:
     """Shared session host `index` (no CPU reserved: sessions are mostly waiting on I/O)."""
     name = f"{HOST_PREFIX}-{index}"
     return _host(name, config, storage, namespace, redis_url, False, {"num_cpus": 0})
@@ -164,8 +182,8 @@ def live_dedicated(namespace: str, profile: str) -> int:
 def dedicated_host(
     key: SessionKey,
     config: RuntimeConfig,
-    storage: Any,
-) -> Any:
+    storage: StorageHandle,
+) -> HostHandle:
     """The dedicated Ray actor of one session on its placement profile, created if missing.
 
     Blocking (GCS calls): run it in a thread. Raises FlowInvalid for a profile the operator no
@@ -219,14 +237,14 @@ class Runtime:
         self.storage_handle = storage_actor(config.storage, config.namespace)
         self.storage = RayStorageClient(self.storage_handle, config.storage.call_timeout_s)
         self.archive = RedisFrameArchive(config.redis_url) if config.redis_url else None
-        self._hosts: dict[int, Any] = {}
+        self._hosts: dict[int, HostHandle] = {}
         # Dedicated hosts this replica has seen start (LRU by actor name).
-        self._dedicated: OrderedDict[str, Any] = OrderedDict()
+        self._dedicated: OrderedDict[str, HostHandle] = OrderedDict()
         self._dashboard_url: str | None = None
         # One frame channel per session host this replica relays frames from.
         self._channels: dict[str, HostChannel] = {}
 
-    async def host_for(self, key: SessionKey) -> Any:
+    async def host_for(self, key: SessionKey) -> HostHandle:
         """The host of `key`: a shared session host, or the chat's dedicated actor (found or
         created off the event loop, checked to have started, then cached). Raises FlowInvalid
         (unknown profile), RateLimited (profile full), ChatServiceError (did not start)."""
@@ -245,12 +263,12 @@ class Runtime:
             self._remember(name, handle)
         return handle
 
-    async def _started(self, handle: Any, key: SessionKey) -> None:
+    async def _started(self, handle: HostHandle, key: SessionKey) -> None:
         """Wait (bounded) until a dedicated actor runs; one that cannot start (its resources are
         not in the cluster) is removed, so it holds no slot of its profile."""
         timeout = self.config.dedicated_start_timeout_s or None
         try:
-            await asyncio.wait_for(_resolved(handle.__ray_ready__.remote()), timeout)
+            await asyncio.wait_for(_resolved(ready(handle)), timeout)
         except TimeoutError:
             await asyncio.to_thread(ray.kill, handle, no_restart=True)
             raise ChatServiceError(
@@ -264,7 +282,7 @@ class Runtime:
                 profile=key.dedicated,
             ) from exc
 
-    def _remember(self, name: str, handle: Any) -> None:
+    def _remember(self, name: str, handle: HostHandle) -> None:
         self._dedicated[name] = handle
         self._dedicated.move_to_end(name)
         while len(self._dedicated) > DEDICATED_CACHE:
@@ -275,23 +293,31 @@ class Runtime:
         budget = self.config.sessions.host_call_timeout_s
         return budget + extra_s if budget else None
 
-    async def _call(self, key: SessionKey, method: str, *args: Any) -> Any:
+    async def _call(
+        self, key: SessionKey, method: HostMethod[P, R], *args: P.args, **kwargs: P.kwargs
+    ) -> R:
         """Call `method` on the chat's host, creating a dedicated one if needed. A cached
         dedicated actor that has exited meanwhile (its session was passivated) is replaced once."""
         cached = key.dedicated is not None and dedicated_name(key) in self._dedicated
         host = await self.host_for(key)
         try:
-            return await call_actor(getattr(host, method).remote(*args), self._timeout())
+            return await _answer(remote(host, method, *args, **kwargs), self._timeout())
         except ChatServiceError as exc:
             if not (cached and _actor_died(exc)):
                 raise
         self._dedicated.pop(dedicated_name(key), None)
         host = await self.host_for(key)
-        return await call_actor(getattr(host, method).remote(*args), self._timeout())
+        return await _answer(remote(host, method, *args, **kwargs), self._timeout())
 
     async def _call_if_live(
-        self, key: SessionKey, method: str, *args: Any, absent: Any, wait_s: float = 0.0
-    ) -> Any:
+        self,
+        key: SessionKey,
+        absent: R,
+        wait_s: float,
+        method: HostMethod[P, R],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
         """Call `method` on the host that may hold `key`, never creating a dedicated actor:
         `absent` when it does not exist or has exited. `wait_s`: the call's own wait (a pull's
         long-poll), added to its deadline."""
@@ -299,14 +325,14 @@ class Runtime:
         if host is None:
             return absent
         try:
-            return await call_actor(getattr(host, method).remote(*args), self._timeout(wait_s))
+            return await _answer(remote(host, method, *args, **kwargs), self._timeout(wait_s))
         except ChatServiceError as exc:
             if key.dedicated is None or not _actor_died(exc):
                 raise
             self._dedicated.pop(dedicated_name(key), None)
             return absent
 
-    def _shared_host(self, index: int) -> Any:
+    def _shared_host(self, index: int) -> HostHandle:
         if index not in self._hosts:
             self._hosts[index] = session_host(
                 index,
@@ -332,18 +358,18 @@ class Runtime:
         handles = [
             await asyncio.to_thread(self._shared_host, i) for i in range(self.config.sessions.hosts)
         ]
-        await asyncio.gather(*(call_actor(h.warm_up.remote(), self._timeout()) for h in handles))
+        await asyncio.gather(
+            *(_answer(remote(h, SessionHost.warm_up), self._timeout()) for h in handles)
+        )
 
     async def _live_in(self, index: int) -> int:
-        handle: Any = self._hosts.get(index)
+        handle = self._hosts.get(index)
         if handle is None:
             try:
-                handle = await asyncio.to_thread(
-                    ray.get_actor, f"{HOST_PREFIX}-{index}", namespace=self.config.namespace
-                )
+                handle = await asyncio.to_thread(self._existing, f"{HOST_PREFIX}-{index}")
             except ValueError:
                 return 0
-        return int(await call_actor(handle.live_sessions.remote(), self._timeout()))
+        return await _answer(remote(handle, SessionHost.live_sessions), self._timeout())
 
     async def host_reports(self, limit: int) -> list[HostReport]:
         """Every shared host's `summary(limit)`, asked concurrently, each call bounded by
@@ -357,20 +383,18 @@ class Runtime:
 
     async def _report(self, index: int, limit: int) -> HostReport:
         name = f"{HOST_PREFIX}-{index}"
-        handle: Any = self._hosts.get(index)
+        handle = self._hosts.get(index)
         try:
             if handle is None:
-                handle = await asyncio.to_thread(
-                    ray.get_actor, name, namespace=self.config.namespace
-                )
-            found = await call_actor(handle.summary.remote(limit), self._timeout())
+                handle = await asyncio.to_thread(self._existing, name)
+            found = await _answer(remote(handle, SessionHost.summary, limit), self._timeout())
         except ValueError:
             return HostReport(index, name, None)
         except RaychatError as exc:
             return HostReport(index, name, None, exc.message)
         return HostReport(index, name, found)
 
-    async def _live_host(self, key: SessionKey) -> Any | None:
+    async def _live_host(self, key: SessionKey) -> HostHandle | None:
         """The host that may hold `key`, without creating a dedicated host just to find it
         empty (that would start a Ray actor with the flow's resources)."""
         if key.dedicated is None:
@@ -379,19 +403,24 @@ class Runtime:
         if name in self._dedicated:
             return self._dedicated[name]
         try:
-            return await asyncio.to_thread(ray.get_actor, name, namespace=self.config.namespace)
+            return await asyncio.to_thread(self._existing, name)
         except ValueError:
             return None
+
+    def _existing(self, name: str) -> HostHandle:
+        """The host actor called `name` (a blocking GCS call); ValueError when there is none."""
+        handle: HostHandle = ray.get_actor(name, namespace=self.config.namespace)
+        return handle
 
     async def drop_if_live(self, key: SessionKey) -> bool:
         """Like `drop`, but a missing dedicated host is simply not live. A dedicated host exits
         when its session is dropped (the drop's answer may be lost with it)."""
-        return await self._call_if_live(key, "drop", key, absent=False)  # type: ignore[no-any-return]
+        return await self._call_if_live(key, False, 0.0, SessionHost.drop, key)
 
     async def refresh_context_if_live(self, key: SessionKey) -> bool:
         """Make a live session rebuild its model context before its next turn (stored messages
         changed over REST). False when it is not live."""
-        return await self._call_if_live(key, "refresh_context", key, absent=False)  # type: ignore[no-any-return]
+        return await self._call_if_live(key, False, 0.0, SessionHost.refresh_context, key)
 
     async def ray_dashboard_url(self) -> str | None:
         """The Ray dashboard's address (`host:port`) when it runs, read once found from the
@@ -410,19 +439,19 @@ class Runtime:
 
     async def start_turn(self, key: SessionKey, ask: Ask) -> int:
         """Start a turn on the chat's host; raises the session's domain errors."""
-        return await self._call(key, "start_turn", key, ask)  # type: ignore[no-any-return]
+        return await self._call(key, SessionHost.start_turn, key, ask)
 
     async def watch(self, key: SessionKey, user_id: int) -> WatchPoint:
         """Let `user_id` watch a chat; returns where its frame log stands. Raises Forbidden."""
-        return await self._call(key, "watch", key, user_id)  # type: ignore[no-any-return]
+        return await self._call(key, SessionHost.watch, key, user_id)
 
     async def stop(self, key: SessionKey, user_id: int) -> bool:
         """Stop the chat's running turn; False when none runs."""
-        return await self._call_if_live(key, "stop", key, user_id, absent=False)  # type: ignore[no-any-return]
+        return await self._call_if_live(key, False, 0.0, SessionHost.stop, key, user_id)
 
     async def clear_context(self, key: SessionKey, user_id: int) -> int | None:
         """Empty the chat's model context for its next turn."""
-        return await self._call(key, "clear_context", key, user_id)  # type: ignore[no-any-return]
+        return await self._call(key, SessionHost.clear_context, key, user_id)
 
     async def drop(self, key: SessionKey) -> bool:
         """Stop and forget a live session (its chat was deleted)."""
@@ -448,13 +477,15 @@ class Runtime:
         if channel is None or channel.closed:
             host = await self._live_host(key)
             if host is None:
-                return HostChannel(_no_poll, _no_watch, 0.0, dedicated=True).closed_sub(key)
+                return HostChannel(_no_poll, _no_watch, 0.0).closed_sub(key)
             if name is not None:
                 self._prune_channels()
-            channel = self._channels[label] = self._channel(host, name is not None)
+            channel = self._channels[label] = self._channel(host, dedicated=name is not None)
         return channel.subscribe(key, user_id, after_seq)
 
-    def _channel(self, host: Any, dedicated: bool) -> HostChannel:
+    def _channel(self, host: HostHandle, dedicated: bool) -> HostChannel:
+        """The frame channel to `host`. One to a dedicated host ends when the host has exited
+        (its session was passivated); one to a shared host retries, as Ray restarts it."""
         wait_s = self.config.sessions.pull_timeout_s
 
         async def poll(
@@ -464,15 +495,19 @@ class Runtime:
             remove: list[SessionKey],
             timeout_s: float,
         ) -> ChannelBatch:
-            ref = host.pull_channel.remote(channel_id, watch, cursors, remove, timeout_s)
-            return await call_actor(ref, self._timeout(wait_s))  # type: ignore[no-any-return]
+            ref = remote(
+                host, SessionHost.pull_channel, channel_id, watch, cursors, remove, timeout_s
+            )
+            return await _answer(ref, self._timeout(wait_s))
 
         async def watch(channel_id: str, chats: Watch) -> ChannelBatch:
-            ref = host.watch_channel.remote(channel_id, chats)
-            return await call_actor(ref, self._timeout())  # type: ignore[no-any-return]
+            return await _answer(
+                remote(host, SessionHost.watch_channel, channel_id, chats), self._timeout()
+            )
 
         most = self.config.sessions.frame_log_max_frames
-        return HostChannel(poll, watch, wait_s, max_pending_frames=most, dedicated=dedicated)
+        gone = _actor_died if dedicated else None
+        return HostChannel(poll, watch, wait_s, max_pending_frames=most, host_gone=gone)
 
     def _prune_channels(self) -> None:
         """Forget closed or empty channels of dedicated hosts (those come and go)."""
@@ -492,8 +527,8 @@ class Runtime:
     ) -> FrameBatch:
         """Long-poll the chat's frames after `after_seq`; Forbidden unless `user_id` owns it."""
         batch = FrameBatch([], live=False)
-        return await self._call_if_live(  # type: ignore[no-any-return]
-            key, "pull", key, user_id, after_seq, timeout_s, absent=batch, wait_s=timeout_s
+        return await self._call_if_live(
+            key, batch, timeout_s, SessionHost.pull, key, user_id, after_seq, timeout_s
         )
 
 
@@ -515,9 +550,16 @@ async def _no_watch(*_args: Any) -> ChannelBatch:
     return ChannelBatch(known=False)
 
 
-async def _resolved(ref: Any) -> Any:
+async def _resolved(ref: ObjectRef[R]) -> R:
     return await ref
 
 
-def _actor_died(exc: ChatServiceError) -> bool:
+async def _answer(ref: ObjectRef[R], timeout_s: float | None) -> R:
+    """`call_actor` typed by the call's reference (the reply of the method that `remote` named)."""
+    reply: R = await call_actor(ref, timeout_s)
+    return reply
+
+
+def _actor_died(exc: BaseException) -> bool:
+    """Whether a failed call means its actor is gone (`call_actor` keeps Ray's error as cause)."""
     return isinstance(exc.__cause__, ray.exceptions.RayActorError)

@@ -104,13 +104,15 @@ class HostChannel:
         watch: WatchFn,
         poll_timeout_s: float,
         max_pending_frames: int = 20_000,
-        dedicated: bool = False,
+        host_gone: Callable[[BaseException], bool] | None = None,
     ) -> None:
         self._poll = poll
         self._watch = watch
         self._poll_timeout_s = poll_timeout_s
         self._max_pending = max_pending_frames
-        self._dedicated = dedicated
+        # Whether a failed poll means the host is gone for good (a dedicated host that exited):
+        # the channel then ends its subscriptions instead of retrying. Injected by the Ray seam.
+        self._host_gone = host_gone
         self.id = uuid.uuid4().hex
         self._subs: dict[SessionKey, set[Subscription]] = {}
         self._sent: dict[SessionKey, int] = {}  # the host's cursor per chat, as we last sent
@@ -181,7 +183,7 @@ class HostChannel:
                 self.polls += 1
                 batch = await self._poll(self.id, watch, cursors, removed, self._poll_timeout_s)
             except ChatServiceError as exc:
-                if self._dedicated and isinstance(exc.__cause__, _actor_errors()):
+                if self._host_gone is not None and self._host_gone(exc):
                     self._close()
                     return
                 self._fail_all(exc)
@@ -244,15 +246,6 @@ class HostChannel:
             for sub in subs:
                 sub.end()
         self._subs.clear()
-
-
-def _actor_errors() -> tuple[type[BaseException], ...]:
-    try:
-        import ray
-
-        return (ray.exceptions.RayActorError,)
-    except ImportError:  # pragma: no cover
-        return ()
 
 
 def _log_failure(task: asyncio.Task[Any]) -> None:

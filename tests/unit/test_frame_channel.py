@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from actors.config import SessionConfig
-from actors.errors import Forbidden
+from actors.errors import ChatServiceError, Forbidden
 from actors.frames import ChannelBatch, RelayFrame, make_frame
-from actors.sessions.channel import HostChannel, Subscription
+from actors.sessions.channel import RETRY_DELAY_S, HostChannel, Subscription
 from actors.sessions.frame_log import FrameLog
 from actors.sessions.host import SessionHost
 from actors.sessions.session import Ask, SessionKey
@@ -194,3 +194,33 @@ async def test_a_chat_activated_again_keeps_flowing_through_its_subscription(
     first = await host.start_turn(key, ask("again"))
     frames = await until_close(sub)
     assert frames[0]["seq"] == first and frames[-2]["message"].startswith("echo(0): again")
+
+
+class HostExited(Exception):
+    """Stands in for Ray's actor-died error (the unit tier has no Ray)."""
+
+
+async def poll_exited_host(*_args: Any) -> ChannelBatch:
+    raise ChatServiceError("actor unavailable, retry") from HostExited()
+
+
+async def test_a_channel_ends_when_its_injected_predicate_says_the_host_is_gone() -> None:
+    def gone(exc: BaseException) -> bool:
+        return isinstance(exc.__cause__, HostExited)
+
+    key = SessionKey(FLOW, "dedicated")
+    ending = HostChannel(poll_exited_host, poll_exited_host, 1.0, host_gone=gone)
+    sub = ending.subscribe(key, ALICE, 0)
+    async with asyncio.timeout(5):
+        assert (await sub.next()).live is False
+    assert ending.closed
+
+    # Without the predicate (a shared host, restarted by Ray) the same failure is retried.
+    retrying = HostChannel(poll_exited_host, poll_exited_host, 1.0)
+    sub = retrying.subscribe(key, ALICE, 0)
+    with pytest.raises(ChatServiceError):
+        async with asyncio.timeout(5):
+            await sub.next()
+    assert not retrying.closed
+    sub.close()
+    await asyncio.sleep(RETRY_DELAY_S + 0.1)  # the retry loop sees no subscriber and ends
