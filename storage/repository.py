@@ -29,7 +29,6 @@ from storage.records import (
     FlowChanges,
     FlowRecord,
     FlowVersionRecord,
-    MessageRecord,
     MessageRow,
     Page,
     SessionClaim,
@@ -39,6 +38,7 @@ from storage.records import (
     StatsFilter,
     TelemetryRecord,
     UserRecord,
+    WriteBatch,
 )
 
 
@@ -218,13 +218,7 @@ class Repository(Operations, Protocol):
     async def close(self) -> None:
         """Release connections (the backend is not used again)."""
 
-    async def bulk_write(
-        self,
-        messages: Sequence[MessageRecord],
-        sessions: Sequence[SessionRecord],
-        telemetry: Sequence[TelemetryRecord] = (),
-        audit: Sequence[AuditRecord] = (),
-    ) -> dict[str, int]:
+    async def bulk_write(self, batch: WriteBatch) -> dict[str, int]:
         """One group-commit batch in one transaction; `row_key -> id` of every message
         (existing keys keep their id: idempotent)."""
 

@@ -17,33 +17,29 @@ from dataclasses import dataclass
 
 from actors.metrics import NO_METRICS, ClusterMetrics
 from actors.storage_actor.errors import is_row_error
-from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
+from storage.records import (
+    AuditRecord,
+    MessageRecord,
+    SessionRecord,
+    TelemetryRecord,
+    WriteBatch,
+)
 
-WriteBatch = Callable[
-    [
-        Sequence[MessageRecord],
-        Sequence[SessionRecord],
-        Sequence[TelemetryRecord],
-        Sequence[AuditRecord],
-    ],
-    Awaitable[dict[str, int]],
-]
+BatchWriter = Callable[[WriteBatch], Awaitable[dict[str, int]]]
+"""`Repository.bulk_write`: one batch in one transaction, `row_key -> id` of its messages."""
 
 
 @dataclass(frozen=True, slots=True)
 class WriteOp:
     """One caller's rows and the future that receives their message ids."""
 
-    messages: tuple[MessageRecord, ...]
-    sessions: tuple[SessionRecord, ...]
+    rows: WriteBatch
     done: asyncio.Future[list[int]]
-    telemetry: tuple[TelemetryRecord, ...] = ()
-    audit: tuple[AuditRecord, ...] = ()
 
     @property
     def size(self) -> int:
         """Rows this op adds to a batch."""
-        return len(self.messages) + len(self.sessions) + len(self.telemetry) + len(self.audit)
+        return self.rows.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +56,7 @@ class GroupCommitter:
 
     def __init__(
         self,
-        write: WriteBatch,
+        write: BatchWriter,
         max_rows: int,
         max_delay_s: float,
         max_queue: int,
@@ -117,7 +113,8 @@ class GroupCommitter:
         """
         self.start()
         done: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
-        op = WriteOp(tuple(messages), tuple(sessions), done, tuple(telemetry), tuple(audit))
+        rows = WriteBatch(tuple(messages), tuple(sessions), tuple(telemetry), tuple(audit))
+        op = WriteOp(rows, done)
         await self._queue.put(op)
         return await done
 
@@ -164,9 +161,9 @@ class GroupCommitter:
     async def _write_batch(self, batch: list[WriteOp]) -> None:
         loop = asyncio.get_running_loop()
         started = loop.time()
-        messages, sessions, telemetry, audit = _batch_rows(batch)
+        rows = _batch_rows(batch)
         try:
-            ids = await self._write(messages, sessions, telemetry, audit)
+            ids = await self._write(rows)
         except Exception as exc:
             if len(batch) > 1 and self._isolate(exc):
                 await self._write_one_by_one(batch)
@@ -174,17 +171,16 @@ class GroupCommitter:
                 _fail(batch, exc)
             return
         _acknowledge(batch, ids)  # after COMMIT only: an acknowledged id is durable
-        rows = len(messages) + len(sessions) + len(telemetry) + len(audit)
-        self.flushes.append(FlushStats(len(batch), rows, loop.time() - started))
+        self.flushes.append(FlushStats(len(batch), rows.size, loop.time() - started))
         del self.flushes[:-100]
-        self._metrics.flushed(rows, self.flushes[-1].seconds, self._queue.qsize())
+        self._metrics.flushed(rows.size, self.flushes[-1].seconds, self._queue.qsize())
 
     async def _write_one_by_one(self, batch: list[WriteOp]) -> None:
         # One transaction per op: the bad op fails alone. Ops are independent (their own row
         # keys), so this order commits exactly what the batch would have, minus the bad op.
         for op in batch:
             try:
-                ids = await self._write(op.messages, op.sessions, op.telemetry, op.audit)
+                ids = await self._write(op.rows)
             except Exception as exc:
                 _fail([op], exc)
             else:
@@ -200,23 +196,21 @@ def _fail(ops: list[WriteOp], exc: Exception) -> None:
 def _acknowledge(ops: list[WriteOp], ids: dict[str, int]) -> None:
     for op in ops:
         if not op.done.done():
-            op.done.set_result([ids[m.row_key] for m in op.messages])
+            op.done.set_result([ids[m.row_key] for m in op.rows.messages])
 
 
-def _batch_rows(
-    batch: list[WriteOp],
-) -> tuple[list[MessageRecord], list[SessionRecord], list[TelemetryRecord], list[AuditRecord]]:
+def _batch_rows(batch: list[WriteOp]) -> WriteBatch:
     """Every row of a batch, per table, in op order (one pass over the ops)."""
     messages: list[MessageRecord] = []
     sessions: list[SessionRecord] = []
     telemetry: list[TelemetryRecord] = []
     audit: list[AuditRecord] = []
     for op in batch:
-        messages += op.messages
-        if op.sessions:
-            sessions += op.sessions
-        if op.telemetry:
-            telemetry += op.telemetry
-        if op.audit:
-            audit += op.audit
-    return messages, sessions, telemetry, audit
+        messages += op.rows.messages
+        if op.rows.sessions:
+            sessions += op.rows.sessions
+        if op.rows.telemetry:
+            telemetry += op.rows.telemetry
+        if op.rows.audit:
+            audit += op.rows.audit
+    return WriteBatch(messages, sessions, telemetry, audit)

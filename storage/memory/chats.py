@@ -28,6 +28,7 @@ from storage.records import (
     SessionRow,
     StatsFilter,
     TelemetryRecord,
+    WriteBatch,
     utcnow,
 )
 from storage.repository import Repository
@@ -80,22 +81,16 @@ class MemoryRepository(MemoryApps):
     async def close(self) -> None:
         """Nothing to release."""
 
-    async def bulk_write(
-        self,
-        messages: Sequence[MessageRecord],
-        sessions: Sequence[SessionRecord],
-        telemetry: Sequence[TelemetryRecord] = (),
-        audit: Sequence[AuditRecord] = (),
-    ) -> dict[str, int]:
+    async def bulk_write(self, batch: WriteBatch) -> dict[str, int]:
         """Insert a batch; existing keys are skipped and their ids returned."""
-        for s in sessions:
+        for s in batch.sessions:
             self.sessions.setdefault(s.chat_id, _new_session(s))
-        ids = {m.row_key: self._insert_message(m) for m in messages}
-        for t in telemetry:
+        ids = {m.row_key: self._insert_message(m) for m in batch.messages}
+        for t in batch.telemetry:
             self.telemetry.setdefault(t.event_key, t)
-        for a in audit:
+        for a in batch.audit:
             self.audit.setdefault(a.event_key, a)
-        for chat_id in {m.chat_id for m in messages} & set(self.sessions):
+        for chat_id in {m.chat_id for m in batch.messages} & set(self.sessions):
             self.sessions[chat_id] = dataclasses.replace(
                 self.sessions[chat_id], update_time=utcnow()
             )

@@ -18,6 +18,7 @@ from storage.records.apps import (
     FlowRecord,
     FlowVersionRecord,
 )
+from storage.records.batches import WriteBatch
 from storage.records.events import AuditRecord, TelemetryRecord
 from storage.records.messages import (
     COMMENT_MAX_CHARS,
@@ -67,6 +68,7 @@ __all__ = [
     "StatsFilter",
     "TelemetryRecord",
     "UserRecord",
+    "WriteBatch",
     "iso",
     "utcnow",
 ]

@@ -16,6 +16,7 @@ from storage.records import (
     SessionClaim,
     SessionRecord,
     TelemetryRecord,
+    WriteBatch,
     utcnow,
 )
 from storage.sql.dialect import chat_id_in, insert_ignoring_duplicates, upsert_touching
@@ -92,13 +93,7 @@ class SqlWrites:
         won = claim.user_id == record.user_id and claim.flow_id == record.flow_id
         return SessionClaim(claim.user_id, claim.flow_id, claim.is_delete, created=won)
 
-    async def bulk_write(
-        self,
-        messages: Sequence[MessageRecord],
-        sessions: Sequence[SessionRecord],
-        telemetry: Sequence[TelemetryRecord] = (),
-        audit: Sequence[AuditRecord] = (),
-    ) -> dict[str, int]:
+    async def bulk_write(self, batch: WriteBatch) -> dict[str, int]:
         """Insert a batch in one transaction; return `row_key -> id` for every message.
 
         Idempotent: a row whose `row_key` exists is skipped and its existing id returned; a
@@ -109,13 +104,15 @@ class SqlWrites:
         a row already existed) one id read-back.
         """
         now = utcnow()
-        chats = {m.chat_id for m in messages}
+        chats = {m.chat_id for m in batch.messages}
         ids: dict[str, int] = {}
         async with self.engine.begin() as conn:
-            touched = await _write_sessions(conn, sessions, chats, now) if sessions else set()
-            if messages:
-                ids = await _insert_messages(conn, messages, now)
-            await _write_events(conn, telemetry, audit)
+            touched = (
+                await _write_sessions(conn, batch.sessions, chats, now) if batch.sessions else set()
+            )
+            if batch.messages:
+                ids = await _insert_messages(conn, batch.messages, now)
+            await _write_events(conn, batch.telemetry, batch.audit)
             if chats - touched:
                 await _touch_sessions(conn, chats - touched, now)
         return ids

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from actors.ray.storage_client import RayStorageClient
 from actors.storage_actor.actor import StorageActor
 from storage.memory.chats import MemoryRepository
 from storage.migrate import upgrade_to_head
-from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
+from storage.records import MessageRecord, SessionRecord, WriteBatch
 from storage.repository import Repository
 from storage.sql import SqlRepository
 from storage.sql.engine import make_engine
@@ -120,17 +120,11 @@ class SurfaceRepository:
         if isinstance(self.surface, StorageActor):
             await self.surface.shutdown()
 
-    async def bulk_write(
-        self,
-        messages: Sequence[MessageRecord],
-        sessions: Sequence[SessionRecord],
-        telemetry: Sequence[TelemetryRecord] = (),
-        audit: Sequence[AuditRecord] = (),
-    ) -> dict[str, int]:
-        ids = await self.surface.submit(messages, sessions)
-        if telemetry or audit:
-            await self.surface.submit_events(telemetry, audit)
-        return {m.row_key: i for m, i in zip(messages, ids, strict=True)}
+    async def bulk_write(self, batch: WriteBatch) -> dict[str, int]:
+        ids = await self.surface.submit(batch.messages, batch.sessions)
+        if batch.telemetry or batch.audit:
+            await self.surface.submit_events(batch.telemetry, batch.audit)
+        return {m.row_key: i for m, i in zip(batch.messages, ids, strict=True)}
 
     async def ensure_server_value(self, name: str, candidate: str) -> str:
         # The actor serves `server_secret` (its own candidate); the primitive is its repository's.
@@ -235,5 +229,5 @@ async def chat_with(repo: Repository, chat_id: str, texts: list[str], **kwargs: 
         message(chat_id, t, category="question" if i % 2 == 0 else "answer", **owner)
         for i, t in enumerate(texts)
     ]
-    ids = await repo.bulk_write(rows, [session(chat_id, **kwargs)])
+    ids = await repo.bulk_write(WriteBatch(rows, [session(chat_id, **kwargs)]))
     return [ids[r.row_key] for r in rows]

@@ -10,6 +10,7 @@ import pytest
 from actors.errors import InvalidInput
 from actors.storage_actor.errors import BAD_VALUE_MESSAGE, to_domain_error
 from actors.storage_actor.group_commit import GroupCommitter
+from storage.records import WriteBatch
 from storage.sql import SqlRepository
 from tests.contract.conftest import message, session
 
@@ -59,6 +60,6 @@ async def test_isolated_batch_keeps_events_idempotent(sql_repo: SqlRepository, p
         return_exceptions=True,
     )
     assert isinstance(results[0], list) and isinstance(results[1], Exception)
-    again = await sql_repo.bulk_write([good], [session("good-chat")])
+    again = await sql_repo.bulk_write(WriteBatch([good], [session("good-chat")]))
     assert again[good.row_key] == results[0][0]
     await committer.stop()

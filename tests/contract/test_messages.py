@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from storage.records import WriteBatch
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 
@@ -91,7 +92,7 @@ async def test_first_copy_counts_once(repo: Repository) -> None:
 
 async def test_comment_has_its_own_column_and_a_limit(repo: Repository) -> None:
     rows = [message("c1", "partial", category="answer", remark="break_answer")]
-    ids = await repo.bulk_write(rows, [session("c1")])
+    ids = await repo.bulk_write(WriteBatch(rows, [session("c1")]))
     message_id = ids[rows[0].row_key]
     assert await repo.set_comment(message_id, "x" * 4096)
     row = await repo.get_message(message_id)

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from actors.sessions.model_context import context_from_rows, question_text
 from storage.migrate import head_revision, schema_status, upgrade_to_head
+from storage.records import WriteBatch
 from storage.sql import SqlRepository
 from storage.sql.engine import make_engine
 from tests.contract.conftest import message, session
@@ -25,7 +26,7 @@ async def test_plain_text_question_rows_become_inputs_json(tmp_path: Path) -> No
     answer = message("c1", "An answer", category="answer")
     already = message("c1", json.dumps({"question": "kept"}))
     rows = [with_extra, answer, plain, already]
-    ids = await repo.bulk_write(rows, [session("c1")])
+    ids = await repo.bulk_write(WriteBatch(rows, [session("c1")]))
     async with engine.begin() as conn:  # what 0001/0002-era turns wrote: extra carried inputs
         await conn.execute(
             text("UPDATE chatmessage SET extra = :extra WHERE id = :id"),

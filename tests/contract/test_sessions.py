@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.records import FLOW_TYPE_ASSISTANT, FLOW_TYPE_FLOW, SessionFilter, utcnow
+from storage.records import FLOW_TYPE_ASSISTANT, FLOW_TYPE_FLOW, SessionFilter, WriteBatch, utcnow
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 
@@ -17,8 +17,8 @@ async def test_chat_list_is_the_callers_live_sessions_newest_first(repo: Reposit
             [f"q{i}", f"a{i}"],
             flow_type=FLOW_TYPE_ASSISTANT if i % 2 else FLOW_TYPE_FLOW,
         )
-    await repo.bulk_write([message("empty")], [session("someone-else", user_id=2)])
-    await repo.bulk_write([], [session("no-messages")])
+    await repo.bulk_write(WriteBatch([message("empty")], [session("someone-else", user_id=2)]))
+    await repo.bulk_write(WriteBatch([], [session("no-messages")]))
     await repo.delete_session("c3")
     chats = await repo.list_chats(1)
     assert [c.session.chat_id for c in chats] == ["no-messages", "c4", "c2", "c1", "c0"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.records import SessionFilter, StatsFilter, utcnow
+from storage.records import SessionFilter, StatsFilter, WriteBatch, utcnow
 from storage.sql import SqlRepository
 from storage.sql.message_insert import supports_returning
 from tests.contract.conftest import StatementCounter, chat_with, message, session
@@ -21,20 +21,20 @@ async def test_flush_is_one_statement_per_table(sql_repo: SqlRepository) -> None
     counter = await _counter(sql_repo)
     chats = [f"c{i}" for i in range(20)]
     rows = [message(c, f"m{j}") for c in chats for j in range(10)]
-    ids = await sql_repo.bulk_write(rows, [session(c) for c in chats])
+    ids = await sql_repo.bulk_write(WriteBatch(rows, [session(c) for c in chats]))
     assert len(ids) == 200
     # session upsert (creates the sessions, touches existing ones), message INSERT RETURNING
     # ids (MySQL without RETURNING reads them back; MariaDB >= 10.5 has it)
     readback = 0 if supports_returning(sql_repo.engine.dialect) else 1
     assert counter.count == 2 + readback, counter.statements
     counter.reset()
-    await sql_repo.bulk_write(rows[:50], [])  # a full retry: existing ids are read back
+    await sql_repo.bulk_write(WriteBatch(rows[:50], []))  # a full retry: existing ids are read back
     # INSERT, id read-back (MariaDB's RETURNING already gives the stored rows), session touch
     mariadb = getattr(sql_repo.engine.dialect, "is_mariadb", False)
     assert counter.count == (2 if mariadb else 3), counter.statements
     counter.reset()
     answers = [message(c, "answer", category="answer") for c in chats]
-    await sql_repo.bulk_write(answers, [session(c) for c in chats[:10]])
+    await sql_repo.bulk_write(WriteBatch(answers, [session(c) for c in chats[:10]]))
     # upsert of the 10 given sessions, message INSERT, touch of the 10 chats without a session
     assert counter.count == 3 + readback, counter.statements
 

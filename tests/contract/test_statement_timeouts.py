@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from actors.errors import StorageUnavailable
 from actors.storage_actor.errors import to_domain_error
+from storage.records import WriteBatch
 from storage.sql import SqlRepository
 from storage.sql.engine import make_engine
 from tests.contract.conftest import message, session
@@ -34,7 +35,7 @@ async def test_a_locked_table_ends_the_statement_in_time(sql_repo: SqlRepository
                 await holder.execute(text(lock))
             started = time.monotonic()
             try:
-                await bounded.bulk_write([message("c1", "blocked")], [session("c1")])
+                await bounded.bulk_write(WriteBatch([message("c1", "blocked")], [session("c1")]))
                 raise AssertionError("the write went through a locked table")
             except Exception as exc:
                 assert isinstance(to_domain_error(exc), StorageUnavailable), repr(exc)
@@ -42,7 +43,7 @@ async def test_a_locked_table_ends_the_statement_in_time(sql_repo: SqlRepository
             if unlock:
                 await holder.execute(text(unlock))
             await holder.rollback()
-        ids = await bounded.bulk_write([message("c1", "after")], [session("c1")])
+        ids = await bounded.bulk_write(WriteBatch([message("c1", "after")], [session("c1")]))
         assert len(ids) == 1
     finally:
         await bounded.close()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from storage.records import FLOW_TYPE_ASSISTANT, AuditRecord, TelemetryRecord
+from storage.records import FLOW_TYPE_ASSISTANT, AuditRecord, TelemetryRecord, WriteBatch
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 
 
 async def test_bulk_write_returns_increasing_ids_in_row_order(repo: Repository) -> None:
     rows = [message("c1", f"m{i}") for i in range(5)] + [message("c2", "other")]
-    ids = await repo.bulk_write(rows, [session("c1"), session("c2")])
+    ids = await repo.bulk_write(WriteBatch(rows, [session("c1"), session("c2")]))
     c1_ids = [ids[r.row_key] for r in rows[:5]]
     assert c1_ids == sorted(c1_ids) and len(set(ids.values())) == 6
     page = await repo.history("c1", "flow-1", None, 10)
@@ -21,8 +21,8 @@ async def test_bulk_write_returns_increasing_ids_in_row_order(repo: Repository) 
 
 async def test_retried_rows_are_not_duplicated_and_keep_their_ids(repo: Repository) -> None:
     rows = [message("c1", f"m{i}") for i in range(3)]
-    first = await repo.bulk_write(rows, [session("c1")])
-    again = await repo.bulk_write([*rows, message("c1", "new")], [session("c1")])
+    first = await repo.bulk_write(WriteBatch(rows, [session("c1")]))
+    again = await repo.bulk_write(WriteBatch([*rows, message("c1", "new")], [session("c1")]))
     assert {k: again[k] for k in first} == first
     texts = [m.message for m in await repo.history("c1", "flow-1", None, 10)]
     assert texts == ["new", "m2", "m1", "m0"]
@@ -30,10 +30,10 @@ async def test_retried_rows_are_not_duplicated_and_keep_their_ids(repo: Reposito
 
 async def test_repeated_client_msg_id_maps_to_the_stored_question(repo: Repository) -> None:
     original = message("c1", "ask once", client_msg_id="cm-1")
-    ids = await repo.bulk_write([original], [session("c1")])
+    ids = await repo.bulk_write(WriteBatch([original], [session("c1")]))
     retry = message("c1", "ask once", client_msg_id="cm-1")  # new row key, same client id
     other_chat = message("c2", "same id elsewhere", client_msg_id="cm-1")
-    again = await repo.bulk_write([retry, other_chat], [session("c2")])
+    again = await repo.bulk_write(WriteBatch([retry, other_chat], [session("c2")]))
     assert again[retry.row_key] == ids[original.row_key]
     assert again[other_chat.row_key] != ids[original.row_key]
     assert len(await repo.history("c1", "flow-1", None, 10)) == 1
@@ -43,9 +43,11 @@ async def test_repeated_client_msg_id_maps_to_the_stored_question(repo: Reposito
 
 async def test_session_row_is_created_once_with_defaults(repo: Repository) -> None:
     await repo.bulk_write(
-        [message("c1")], [session("c1", user_id=7, flow_type=FLOW_TYPE_ASSISTANT)]
+        WriteBatch([message("c1")], [session("c1", user_id=7, flow_type=FLOW_TYPE_ASSISTANT)])
     )
-    await repo.bulk_write([message("c1")], [session("c1", user_id=8)])  # ignored: exists
+    await repo.bulk_write(
+        WriteBatch([message("c1")], [session("c1", user_id=8)])
+    )  # ignored: exists
     row = await repo.get_session("c1")
     assert row is not None
     assert (row.user_id, row.flow_type, row.is_delete) == (7, 5, False)
@@ -58,7 +60,7 @@ async def test_new_message_moves_its_chat_to_the_top_of_the_list(repo: Repositor
     await chat_with(repo, "old", ["a"])
     await chat_with(repo, "new", ["b"])
     assert [c.session.chat_id for c in await repo.list_chats(1)] == ["new", "old"]
-    await repo.bulk_write([message("old", "again")], [])
+    await repo.bulk_write(WriteBatch([message("old", "again")], []))
     chats = await repo.list_chats(1)
     assert [c.session.chat_id for c in chats] == ["old", "new"]
     assert chats[0].latest_message is not None and chats[0].latest_message.message == "again"
@@ -74,7 +76,7 @@ async def test_telemetry_and_audit_inserts_are_idempotent(repo: Repository) -> N
     )
     entry = AuditRecord(uuid.uuid4().hex, 3, "delete_session", "chat", "c1", {"why": "test"})
     for _ in range(2):
-        await repo.bulk_write([], [], [event], [entry])
+        await repo.bulk_write(WriteBatch([], [], [event], [entry]))
     events = await repo.list_telemetry("message_feedback")
     assert [(e.event_key, e.message_id, e.payload) for e in events] == [
         (event.event_key, 42, {"operation_type": "like"})
@@ -89,7 +91,9 @@ async def test_telemetry_and_audit_inserts_are_idempotent(repo: Repository) -> N
 async def test_new_message_with_its_session_record_moves_its_chat(repo: Repository) -> None:
     await chat_with(repo, "old", ["a"])
     await chat_with(repo, "new", ["b"])
-    await repo.bulk_write([message("old", "again")], [session("old", user_id=9)])  # upsert
+    await repo.bulk_write(
+        WriteBatch([message("old", "again")], [session("old", user_id=9)])
+    )  # upsert
     assert [c.session.chat_id for c in await repo.list_chats(1)] == ["old", "new"]
     row = await repo.get_session("old")
     assert row is not None and row.user_id == 1  # only update_time changed
@@ -98,9 +102,9 @@ async def test_new_message_with_its_session_record_moves_its_chat(repo: Reposito
 async def test_session_record_without_a_message_does_not_move_its_chat(repo: Repository) -> None:
     await chat_with(repo, "old", ["a"])
     await chat_with(repo, "new", ["b"])
-    await repo.bulk_write([message("new", "c")], [session("old"), session("new")])
+    await repo.bulk_write(WriteBatch([message("new", "c")], [session("old"), session("new")]))
     assert [c.session.chat_id for c in await repo.list_chats(1)] == ["new", "old"]
-    await repo.bulk_write([], [session("old")])
+    await repo.bulk_write(WriteBatch([], [session("old")]))
     assert [c.session.chat_id for c in await repo.list_chats(1)] == ["new", "old"]
 
 
@@ -108,10 +112,10 @@ async def test_large_batch_keeps_row_order_and_retries_map_to_stored_ids(
     repo: Repository,
 ) -> None:
     rows = [message(f"c{i % 7}", f"m{i}", client_msg_id=f"cm{i}") for i in range(2_500)]
-    ids = await repo.bulk_write(rows, [session(f"c{i}") for i in range(7)])
+    ids = await repo.bulk_write(WriteBatch(rows, [session(f"c{i}") for i in range(7)]))
     ordered = [ids[r.row_key] for r in rows]
     assert ordered == sorted(ordered) and len(set(ordered)) == len(rows)
     asks = [message(r.chat_id, "again", client_msg_id=r.client_msg_id) for r in rows[::100]]
-    again = await repo.bulk_write([*rows[:1_200], *asks], [])
+    again = await repo.bulk_write(WriteBatch([*rows[:1_200], *asks], []))
     assert [again[r.row_key] for r in rows[:1_200]] == ordered[:1_200]
     assert [again[a.row_key] for a in asks] == ordered[::100]

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 
 import pytest
 
 from actors.storage_actor.group_commit import GroupCommitter
-from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
+from storage.records import MessageRecord, WriteBatch
 
 
 def rec(key: str) -> MessageRecord:
@@ -34,13 +33,8 @@ class FakeDb:
         self.entered = asyncio.Event()
         self.fail_with: Exception | None = None
 
-    async def write(
-        self,
-        messages: Sequence[MessageRecord],
-        sessions: Sequence[SessionRecord],
-        telemetry: Sequence[TelemetryRecord] = (),
-        audit: Sequence[AuditRecord] = (),
-    ) -> dict[str, int]:
+    async def write(self, batch: WriteBatch) -> dict[str, int]:
+        messages = batch.messages
         self.batches.append([m.row_key for m in messages])
         self.entered.set()
         if self.gate is not None:
@@ -118,13 +112,8 @@ async def test_ids_follow_each_callers_row_order(rows: int) -> None:
 class PoisonDb(FakeDb):
     """Fails any batch that holds the row key "bad" (like a row the database cannot store)."""
 
-    async def write(
-        self,
-        messages: Sequence[MessageRecord],
-        sessions: Sequence[SessionRecord],
-        telemetry: Sequence[TelemetryRecord] = (),
-        audit: Sequence[AuditRecord] = (),
-    ) -> dict[str, int]:
+    async def write(self, batch: WriteBatch) -> dict[str, int]:
+        messages = batch.messages
         self.batches.append([m.row_key for m in messages])
         if any(m.row_key == "bad" for m in messages):
             raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
