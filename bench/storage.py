@@ -33,6 +33,8 @@ from typing import Any
 
 from sqlalchemy import text
 
+from storage.records import HistoryQuery
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.config import StorageConfig
@@ -226,7 +228,7 @@ async def history_latency(url: str, chats: int, samples: int) -> tuple[float, fl
     for _ in range(samples):
         chat = f"chat-{rng.randrange(chats)}"
         started = time.perf_counter()
-        page = await actor.history(chat, FLOW, None, 20)
+        page = await actor.history(HistoryQuery(chat, FLOW, None, 20))
         timings.append((time.perf_counter() - started) * 1000)
         assert page, chat
     await actor.shutdown()

@@ -29,6 +29,7 @@ from storage.records import (
     FlowChanges,
     FlowRecord,
     FlowVersionRecord,
+    HistoryQuery,
     MessageRow,
     Page,
     SessionClaim,
@@ -47,14 +48,7 @@ class Operations(Protocol):
 
     # Messages.
 
-    async def history(
-        self,
-        chat_id: str,
-        flow_id: str,
-        before_id: int | None,
-        limit: int,
-        include_deleted: bool = False,
-    ) -> list[MessageRow]:
+    async def history(self, query: HistoryQuery) -> list[MessageRow]:
         """A history page, newest first; [] for a missing, other-flow or soft-deleted chat
         (unless `include_deleted`, for audit reads). Read-only."""
 

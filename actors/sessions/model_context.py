@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 
 from actors.sessions.storage_port import StoragePort
-from storage.records import MessageRow
+from storage.records import HistoryQuery, MessageRow
 
 CLEAR_MARKER = "clear_history"
 BREAK_ANSWER = "break_answer"
@@ -65,7 +65,9 @@ class ModelContext:
         """The context as storage has it (empty for previews and with `limit` 0)."""
         if not self._persist or self._limit == 0:
             return []
-        rows = await self._storage.history(self._chat_id, self._flow_id, None, 4 * self._limit + 8)
+        rows = await self._storage.history(
+            HistoryQuery(self._chat_id, self._flow_id, None, 4 * self._limit + 8)
+        )
         return context_from_rows(rows, self._limit)
 
     def mark_stale(self) -> None:

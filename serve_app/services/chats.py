@@ -12,7 +12,7 @@ from serve_app.auth.tokens import Principal
 from serve_app.observability.audit_log import audit_entry, record_audit
 from serve_app.observability.business_events import session_created_event, session_deleted_event
 from serve_app.services.live_sessions import dedicated_resources, do_drop_sessions, session_key
-from storage.records import ChatListItem, MessageRow, SessionRow
+from storage.records import ChatListItem, HistoryQuery, MessageRow, SessionRow
 
 
 async def access_live_chat(
@@ -64,7 +64,9 @@ async def chat_history(
     session = await access_chat_by_id(runtime, user, chat_id, include_deleted=include_deleted)
     if session is None or session.flow_id != flow_id:
         return []
-    return await runtime.storage.history(chat_id, flow_id, before_id, limit, include_deleted)
+    return await runtime.storage.history(
+        HistoryQuery(chat_id, flow_id, before_id, limit, include_deleted)
+    )
 
 
 async def chat_messages(runtime: Runtime, user: Principal, chat_id: str) -> list[MessageRow]:

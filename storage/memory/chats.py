@@ -19,6 +19,7 @@ from storage.records import (
     ChatListItem,
     ChatStats,
     DayStats,
+    HistoryQuery,
     MessageRecord,
     MessageRow,
     Page,
@@ -126,23 +127,17 @@ class MemoryRepository(MemoryApps):
         rows = [m for m in self.messages.values() if m.chat_id == chat_id]
         return sorted(rows, key=lambda m: m.id, reverse=True)
 
-    async def history(
-        self,
-        chat_id: str,
-        flow_id: str,
-        before_id: int | None,
-        limit: int,
-        include_deleted: bool = False,
-    ) -> list[MessageRow]:
+    async def history(self, query: HistoryQuery) -> list[MessageRow]:
         """A page of a visible chat, newest first, with names."""
-        session = self._visible_chat(chat_id, include_deleted)
+        q = query
+        session = self._visible_chat(q.chat_id, q.include_deleted)
         if session is None:
             return []
         rows = [
-            m for m in self._chat_rows(chat_id)
-            if m.flow_id == flow_id and (before_id is None or m.id < before_id)
+            m for m in self._chat_rows(q.chat_id)
+            if m.flow_id == q.flow_id and (q.before_id is None or m.id < q.before_id)
         ]  # fmt: skip
-        return [self._named(m, session) for m in rows[:limit]]
+        return [self._named(m, session) for m in rows[: q.limit]]
 
     async def session_messages(
         self, chat_id: str, limit: int = 1000, include_deleted: bool = False

@@ -23,6 +23,7 @@ from storage.records.events import AuditRecord, TelemetryRecord
 from storage.records.messages import (
     COMMENT_MAX_CHARS,
     CONTEXT_CATEGORIES,
+    HistoryQuery,
     MessageRecord,
     MessageRow,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "FlowChanges",
     "FlowRecord",
     "FlowVersionRecord",
+    "HistoryQuery",
     "MessageRecord",
     "MessageRow",
     "Page",

@@ -57,3 +57,15 @@ class MessageRow:
     user_name: str | None = None
     flow_name: str | None = None
     comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryQuery:
+    """A page of a chat's history: messages with `id < before_id` (None: from the newest),
+    newest first, at most `limit`; soft-deleted chats only with `include_deleted` (audit)."""
+
+    chat_id: str
+    flow_id: str
+    before_id: int | None = None
+    limit: int = 20
+    include_deleted: bool = False

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, delete, false, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.records import COMMENT_MAX_CHARS, MessageRow, utcnow
+from storage.records import COMMENT_MAX_CHARS, HistoryQuery, MessageRow, utcnow
 from storage.sql.dialect import lock_row_for_write
 from storage.sql.mapping import message_row
 from storage.sql.tables import ChatMessage, MessageSession, User, table_of
@@ -42,22 +42,16 @@ class SqlMessages:
 
     engine: AsyncEngine
 
-    async def history(
-        self,
-        chat_id: str,
-        flow_id: str,
-        before_id: int | None,
-        limit: int,
-        include_deleted: bool = False,
-    ) -> list[MessageRow]:
+    async def history(self, query: HistoryQuery) -> list[MessageRow]:
         """A page of a chat's messages with `id < before_id`, newest first, with user/flow names.
         Empty for a missing chat, another flow's chat, or a soft-deleted chat (unless
         `include_deleted`). One statement."""
-        stmt = _named_page(chat_id, include_deleted).where(ChatMessage.flow_id == flow_id)
-        if before_id is not None:
-            stmt = stmt.where(ChatMessage.id < before_id)
+        q = query
+        stmt = _named_page(q.chat_id, q.include_deleted).where(ChatMessage.flow_id == q.flow_id)
+        if q.before_id is not None:
+            stmt = stmt.where(ChatMessage.id < q.before_id)
         async with self.engine.connect() as conn:
-            return [message_row(r) for r in await conn.execute(stmt.limit(limit))]
+            return [message_row(r) for r in await conn.execute(stmt.limit(q.limit))]
 
     async def session_messages(
         self, chat_id: str, limit: int = 1000, include_deleted: bool = False

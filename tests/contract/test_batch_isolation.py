@@ -10,7 +10,7 @@ import pytest
 from actors.errors import InvalidInput
 from actors.storage_actor.errors import BAD_VALUE_MESSAGE, to_domain_error
 from actors.storage_actor.group_commit import GroupCommitter
-from storage.records import WriteBatch
+from storage.records import HistoryQuery, WriteBatch
 from storage.sql import SqlRepository
 from tests.contract.conftest import message, session
 
@@ -41,12 +41,12 @@ async def test_a_bad_row_fails_only_its_caller(sql_repo: SqlRepository) -> None:
         mapped = to_domain_error(failure)
         assert isinstance(mapped, InvalidInput) and mapped.message == BAD_VALUE_MESSAGE
         assert len(committer.flushes) == 0  # the batch itself failed and was isolated
-        page = await sql_repo.history(chat, "flow-1", None, 10)
+        page = await sql_repo.history(HistoryQuery(chat, "flow-1", None, 10))
         assert [m.message for m in page] == ["hello"] and page[0].id == victim_ids[0]
-        assert await sql_repo.history("bad-chat", "flow-1", None, 10) == []
+        assert await sql_repo.history(HistoryQuery("bad-chat", "flow-1", None, 10)) == []
         # A retry of the victim (same row key) is idempotent: same id, no second row.
         assert await committer.submit([victim]) == victim_ids
-        assert len(await sql_repo.history(chat, "flow-1", None, 10)) == 1
+        assert len(await sql_repo.history(HistoryQuery(chat, "flow-1", None, 10))) == 1
         await committer.stop()
 
 

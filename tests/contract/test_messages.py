@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storage.records import WriteBatch
+from storage.records import HistoryQuery, WriteBatch
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 
@@ -12,13 +12,13 @@ from tests.contract.conftest import chat_with, message, session
 async def test_history_pages_by_cursor_and_joins_names(repo: Repository) -> None:
     user = await repo.ensure_user("alice", "user", "")
     ids = await chat_with(repo, "c1", [f"m{i}" for i in range(5)], user_id=user.id)
-    first = await repo.history("c1", "flow-1", None, 2)
+    first = await repo.history(HistoryQuery("c1", "flow-1", None, 2))
     assert [m.id for m in first] == [ids[4], ids[3]]
     assert (first[0].user_name, first[0].flow_name) == ("alice", "name of flow-1")
-    second = await repo.history("c1", "flow-1", first[-1].id, 2)
+    second = await repo.history(HistoryQuery("c1", "flow-1", first[-1].id, 2))
     assert [m.id for m in second] == [ids[2], ids[1]]
-    assert await repo.history("c1", "other-flow", None, 10) == []
-    assert await repo.history("missing", "flow-1", None, 10) == []
+    assert await repo.history(HistoryQuery("c1", "other-flow", None, 10)) == []
+    assert await repo.history(HistoryQuery("missing", "flow-1", None, 10)) == []
 
 
 async def test_session_messages_are_the_newest_n_oldest_first(repo: Repository) -> None:
@@ -110,5 +110,9 @@ async def test_delete_message_takes_its_feedback_off_the_counters(repo: Reposito
     assert await repo.delete_message(ids[1])
     s = await repo.get_session("c1")
     assert s is not None and (s.like, s.dislike, s.copied) == (0, 1, 0)
-    assert [m.id for m in await repo.history("c1", "flow-1", None, 10)] == [ids[3], ids[2], ids[0]]
+    assert [m.id for m in await repo.history(HistoryQuery("c1", "flow-1", None, 10))] == [
+        ids[3],
+        ids[2],
+        ids[0],
+    ]
     assert not await repo.delete_message(ids[1])

@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from actors.sessions.model_context import context_from_rows, question_text
 from storage.migrate import head_revision, schema_status, upgrade_to_head
-from storage.records import WriteBatch
+from storage.records import HistoryQuery, WriteBatch
 from storage.sql import SqlRepository
 from storage.sql.engine import make_engine
 from tests.contract.conftest import message, session
@@ -35,7 +35,7 @@ async def test_plain_text_question_rows_become_inputs_json(tmp_path: Path) -> No
         )  # fmt: skip
     await upgrade_to_head(engine)
     assert (await schema_status(engine)).revision == head_revision()
-    by_id = {r.id: r for r in await repo.history("c1", "flow-1", None, 10)}
+    by_id = {r.id: r for r in await repo.history(HistoryQuery("c1", "flow-1", None, 10))}
     assert json.loads(by_id[ids[with_extra.row_key]].message) == {"question": "Who wrote it?"}
     assert json.loads(by_id[ids[plain.row_key]].message) == {"input": "second question"}
     assert json.loads(by_id[ids[already.row_key]].message) == {"question": "kept"}

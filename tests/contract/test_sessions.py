@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.records import FLOW_TYPE_ASSISTANT, FLOW_TYPE_FLOW, SessionFilter, WriteBatch, utcnow
+from storage.records import (
+    FLOW_TYPE_ASSISTANT,
+    FLOW_TYPE_FLOW,
+    HistoryQuery,
+    SessionFilter,
+    WriteBatch,
+    utcnow,
+)
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 
@@ -47,9 +54,9 @@ async def test_soft_delete_hides_the_chat_but_keeps_its_rows(repo: Repository) -
     assert await repo.delete_session("c1")
     assert not await repo.delete_session("c1")
     assert await repo.list_chats(1) == []
-    assert await repo.history("c1", "flow-1", None, 10) == []
+    assert await repo.history(HistoryQuery("c1", "flow-1", None, 10)) == []
     assert await repo.session_messages("c1") == []
-    audit = await repo.history("c1", "flow-1", None, 10, include_deleted=True)
+    audit = await repo.history(HistoryQuery("c1", "flow-1", None, 10, include_deleted=True))
     assert [m.id for m in audit] == [ids[1], ids[0]]
     s = await repo.get_session("c1")
     assert s is not None and s.is_delete

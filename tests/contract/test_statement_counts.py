@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from storage.records import SessionFilter, StatsFilter, WriteBatch, utcnow
+from storage.records import HistoryQuery, SessionFilter, StatsFilter, WriteBatch, utcnow
 from storage.sql import SqlRepository
 from storage.sql.message_insert import supports_returning
 from tests.contract.conftest import StatementCounter, chat_with, message, session
@@ -42,8 +42,8 @@ async def test_flush_is_one_statement_per_table(sql_repo: SqlRepository) -> None
 async def test_hot_reads_are_single_statements(sql_repo: SqlRepository) -> None:
     await chat_with(sql_repo, "c1", [f"m{i}" for i in range(30)])
     counter = await _counter(sql_repo)
-    page = await sql_repo.history("c1", "flow-1", None, 20)
-    await sql_repo.history("c1", "flow-1", page[-1].id, 20)
+    page = await sql_repo.history(HistoryQuery("c1", "flow-1", None, 20))
+    await sql_repo.history(HistoryQuery("c1", "flow-1", page[-1].id, 20))
     assert counter.count == 2
     counter.reset()
     await sql_repo.session_messages("c1")

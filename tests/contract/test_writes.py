@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import uuid
 
-from storage.records import FLOW_TYPE_ASSISTANT, AuditRecord, TelemetryRecord, WriteBatch
+from storage.records import (
+    FLOW_TYPE_ASSISTANT,
+    AuditRecord,
+    HistoryQuery,
+    TelemetryRecord,
+    WriteBatch,
+)
 from storage.repository import Repository
 from tests.contract.conftest import chat_with, message, session
 
@@ -14,7 +20,7 @@ async def test_bulk_write_returns_increasing_ids_in_row_order(repo: Repository) 
     ids = await repo.bulk_write(WriteBatch(rows, [session("c1"), session("c2")]))
     c1_ids = [ids[r.row_key] for r in rows[:5]]
     assert c1_ids == sorted(c1_ids) and len(set(ids.values())) == 6
-    page = await repo.history("c1", "flow-1", None, 10)
+    page = await repo.history(HistoryQuery("c1", "flow-1", None, 10))
     assert [m.message for m in page] == ["m4", "m3", "m2", "m1", "m0"]
     assert [m.id for m in page] == sorted(c1_ids, reverse=True)
 
@@ -24,7 +30,7 @@ async def test_retried_rows_are_not_duplicated_and_keep_their_ids(repo: Reposito
     first = await repo.bulk_write(WriteBatch(rows, [session("c1")]))
     again = await repo.bulk_write(WriteBatch([*rows, message("c1", "new")], [session("c1")]))
     assert {k: again[k] for k in first} == first
-    texts = [m.message for m in await repo.history("c1", "flow-1", None, 10)]
+    texts = [m.message for m in await repo.history(HistoryQuery("c1", "flow-1", None, 10))]
     assert texts == ["new", "m2", "m1", "m0"]
 
 
@@ -36,7 +42,7 @@ async def test_repeated_client_msg_id_maps_to_the_stored_question(repo: Reposito
     again = await repo.bulk_write(WriteBatch([retry, other_chat], [session("c2")]))
     assert again[retry.row_key] == ids[original.row_key]
     assert again[other_chat.row_key] != ids[original.row_key]
-    assert len(await repo.history("c1", "flow-1", None, 10)) == 1
+    assert len(await repo.history(HistoryQuery("c1", "flow-1", None, 10))) == 1
     assert await repo.find_client_message("c1", "cm-1") == ids[original.row_key]
     assert await repo.find_client_message("c1", "cm-2") is None
 

@@ -11,7 +11,7 @@ from actors.flows.tools import knowledge_name
 from actors.frames import Frame
 from actors.sessions.session import Ask, SessionActor, SessionKey
 from actors.storage_actor.actor import StorageActor
-from storage.records import FLOW_ONLINE, AssistantRecord
+from storage.records import FLOW_ONLINE, AssistantRecord, HistoryQuery
 from tests.conftest import demo_graph, flow_record
 
 
@@ -75,7 +75,7 @@ async def test_tool_call_turn_frames(storage: StorageActor) -> None:
     assert json.loads(start["extra"])["run_id"] == json.loads(end["extra"])["run_id"]
     answer = frames[-2]
     assert answer["message"] == "It is 42." and isinstance(answer["message_id"], int)
-    rows = await storage.history(session.key.chat_id, session.key.flow_id, None, 10)
+    rows = await storage.history(HistoryQuery(session.key.chat_id, session.key.flow_id, None, 10))
     assert [r.category for r in rows] == ["answer", "tool", "question"]
     assert rows[0].id == answer["message_id"]
 

@@ -14,7 +14,7 @@ from actors.frames import RelayFrame
 from actors.sessions.host import SessionHost
 from actors.sessions.session import Ask, SessionActor, SessionKey
 from actors.storage_actor.actor import StorageActor
-from storage.records import SessionRecord
+from storage.records import HistoryQuery, SessionRecord
 from tests.conftest import demo_graph, flow_record
 
 FLOW = "f" * 32
@@ -79,7 +79,7 @@ async def test_a_chat_created_over_rest_refuses_every_other_users_action(
         await host.pull(key, BOB, first - 1, 0.1)
     frames = await drain(host, key, ALICE, first - 1)
     assert all(f["user_id"] == ALICE for f in frames)
-    rows = await storage.history(key.chat_id, FLOW, None, 10)
+    rows = await storage.history(HistoryQuery(key.chat_id, FLOW, None, 10))
     assert {r.user_id for r in rows} == {ALICE}  # nothing of Bob's was stored in her chat
 
 
@@ -122,7 +122,9 @@ async def test_a_deleted_chat_refuses_writes_like_rest(
         await host.start_turn(key, ask("into a deleted chat", ALICE))
     with pytest.raises(Conflict):
         await host.clear_context(key, ALICE)
-    assert await storage.history(key.chat_id, FLOW, None, 10, include_deleted=True) == []
+    assert (
+        await storage.history(HistoryQuery(key.chat_id, FLOW, None, 10, include_deleted=True)) == []
+    )
 
 
 async def test_live_sessions_per_user_are_capped(storage: StorageActor) -> None:

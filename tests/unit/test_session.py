@@ -11,6 +11,7 @@ from actors.errors import FlowDeleted, Forbidden, InvalidInput, ModelExecutionEr
 from actors.frames import FRAME_KEYS, Frame
 from actors.sessions.session import Ask, IllegalTransition, SessionActor, SessionKey, SessionState
 from actors.storage_actor.actor import StorageActor
+from storage.records import HistoryQuery
 from tests.conftest import demo_graph, flow_record
 
 FLOW = "f" * 32
@@ -80,7 +81,7 @@ async def test_flow_turn_frame_sequence(flow_storage: StorageActor) -> None:
 async def test_answer_id_is_the_committed_row(flow_storage: StorageActor) -> None:
     frames = await run_turn(await active_session(flow_storage), "persist me")
     answer = next(f for f in frames if (f["type"], f["category"]) == ("end", "answer"))
-    rows = await flow_storage.history("chat-1", FLOW, None, 10)
+    rows = await flow_storage.history(HistoryQuery("chat-1", FLOW, None, 10))
     assert [(r.category, r.message) for r in rows] == [
         ("answer", "echo(0): persist me"),
         ("question", '{"input": "persist me"}'),  # the inputs' JSON, as Bisheng (API.md §4.5)
@@ -110,7 +111,7 @@ async def test_second_ask_while_running_is_rejected(storage: StorageActor) -> No
 async def test_preview_persists_nothing(flow_storage: StorageActor) -> None:
     frames = await run_turn(await active_session(flow_storage, "p", persist=False), "hi")
     assert frames[-2]["message_id"] is None
-    assert await flow_storage.history("p", FLOW, None, 10) == []
+    assert await flow_storage.history(HistoryQuery("p", FLOW, None, 10)) == []
 
 
 async def test_missing_input_is_a_clear_error(flow_storage: StorageActor) -> None:

@@ -13,7 +13,7 @@ from actors.frames import Frame
 from actors.sessions.host import SessionHost
 from actors.sessions.session import Ask, SessionActor, SessionKey
 from actors.storage_actor.actor import StorageActor
-from storage.records import MessageRecord
+from storage.records import HistoryQuery, MessageRecord
 from tests.conftest import demo_graph, flow_record
 
 FLOW = "f" * 32
@@ -72,7 +72,7 @@ async def test_stop_cancels_the_model_and_stores_the_partial_answer(
     partial = after_stop[0]
     # `message` is "": clients append it to what they streamed (API.md §4.2, §4.5)
     assert partial["message"] == "" and 0 < len(streamed.split()) < 500
-    rows = await storage.history("chat-1", FLOW, None, 10)
+    rows = await storage.history(HistoryQuery("chat-1", FLOW, None, 10))
     assert rows[0].id == partial["message_id"] and rows[0].remark == "break_answer"
     assert rows[0].message == streamed
 
@@ -103,7 +103,7 @@ async def test_clear_history_empties_context_here_and_after_reactivation(
     assert (await full_turn(session, "three"))[-2]["message"] == "echo(0): three"
     reborn = await session_on(storage)
     assert (await full_turn(reborn, "four"))[-2]["message"] == "echo(2): four"
-    rows = await storage.history("chat-1", FLOW, None, 50)
+    rows = await storage.history(HistoryQuery("chat-1", FLOW, None, 50))
     assert [r.message for r in rows if r.category == "question"] == [
         '{"input": "four"}',
         '{"input": "three"}',
@@ -148,7 +148,7 @@ async def test_same_client_msg_id_runs_one_turn(storage: StorageActor) -> None:
     await session.wait_turn()
     assert session.start_turn(ask("once", client_msg_id="m-1")) == first
     await session.wait_turn()
-    rows = await storage.history("chat-1", FLOW, None, 10)
+    rows = await storage.history(HistoryQuery("chat-1", FLOW, None, 10))
     assert [r.category for r in rows] == ["answer", "question"]
 
 
@@ -195,7 +195,7 @@ async def test_client_msg_id_answered_before_a_restart_is_refused(storage: Stora
     second = SessionHost(SessionConfig(), storage)  # a new incarnation: nothing in memory
     with pytest.raises(DuplicateAsk):
         await second.start_turn(key, ask("once", client_msg_id="m-9"))
-    rows = await storage.history("dup-chat", FLOW, None, 10)
+    rows = await storage.history(HistoryQuery("dup-chat", FLOW, None, 10))
     assert [r.category for r in rows] == ["answer", "question"]
 
 

@@ -16,7 +16,7 @@ from actors.errors import InvalidInput, StorageUnavailable
 from actors.storage_actor.actor import StorageActor
 from actors.storage_actor.errors import BAD_VALUE_MESSAGE
 from storage.migrate import head_revision
-from storage.records import AuditRecord, MessageRecord, SessionRecord, TelemetryRecord
+from storage.records import AuditRecord, HistoryQuery, MessageRecord, SessionRecord, TelemetryRecord
 from storage.sql.engine import make_engine
 
 
@@ -109,5 +109,5 @@ async def test_a_lone_surrogate_fails_only_its_own_submit(tmp_path: Path) -> Non
     assert isinstance(ids, list) and len(ids) == 1
     assert isinstance(failure, InvalidInput)
     assert failure.message == BAD_VALUE_MESSAGE and "surrogate" not in failure.message
-    assert [m.id for m in await actor.history("victim", "f", None, 10)] == ids
+    assert [m.id for m in await actor.history(HistoryQuery("victim", "f", None, 10))] == ids
     await actor.shutdown()

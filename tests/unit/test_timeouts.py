@@ -24,7 +24,7 @@ from actors.storage_actor.actor import StorageActor
 from actors.storage_actor.errors import to_domain_error
 from serve_app.api import build_api
 from serve_app.settings import ApiConfig
-from storage.records import FLOW_OFFLINE, FlowRecord, MessageRecord
+from storage.records import FLOW_OFFLINE, FlowRecord, HistoryQuery, MessageRecord
 from tests.unit.rest.conftest import SECRET, FakeRuntime
 
 
@@ -176,7 +176,7 @@ async def test_the_flusher_commits_while_every_read_connection_is_taken(tmp_path
             except PoolTimeout:
                 break
         with pytest.raises(StorageUnavailable):  # reads now wait out the pool timeout: 503
-            await actor.history("c", "f", None, 10)
+            await actor.history(HistoryQuery("c", "f", None, 10))
         row = MessageRecord(
             row_key=uuid.uuid4().hex, chat_id="c", flow_id="f", user_id=1, is_bot=False,
             message="m", type="human", category="question",
