@@ -5,12 +5,35 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypedDict
 
 FrameType = Literal[
     "begin", "start", "stream", "end", "end_cover", "close", "error", "info", "file", "over"
 ]
-Frame = dict[str, Any]
+
+
+class Frame(TypedDict):
+    """A chat frame as Bisheng's clients read it (API.md §4), built only by `make_frame`.
+    `seq` is None until the frame enters a chat's frame log (`logged_seq` reads it there)."""
+
+    is_bot: bool
+    message: Any
+    type: FrameType
+    category: str
+    intermediate_steps: str | None
+    files: list[Any]
+    user_id: int | None
+    message_id: int | None
+    source: int
+    sender: str | None
+    receiver: str | None
+    liked: int
+    extra: str
+    flow_id: str | None
+    chat_id: str | None
+    seq: int | None
+
+
 RelayFrame: TypeAlias = "Frame | WireFrame"
 
 
@@ -49,6 +72,14 @@ class WireFrame:
         """The frame as a dict (parses the text)."""
         frame: Frame = json.loads(self.text)
         return frame
+
+
+def logged_seq(frame: RelayFrame) -> int:
+    """The sequence number of a frame read from a chat's frame log (always set there)."""
+    seq = frame.seq if isinstance(frame, WireFrame) else frame["seq"]
+    if seq is None:
+        raise ValueError("a frame from a frame log has a seq")
+    return seq
 
 
 def frame_text(frame: Frame) -> str:

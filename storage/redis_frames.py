@@ -13,7 +13,8 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-Frame = dict[str, Any]
+Frame = Mapping[str, Any]
+"""A chat frame as JSON (the session runtime's `actors.frames.Frame`)."""
 Entries = list[tuple[str, dict[str, str]]]
 PREFIX = "raychat:frames:"
 

@@ -9,7 +9,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 import ray
 from ray import ObjectRef
@@ -462,7 +462,8 @@ class Runtime:
         if self.archive is None:
             return []
         try:
-            return await self.archive.read(key.text, first_seq, last_seq)
+            # The archive holds what this runtime's frame logs wrote: frames, as JSON.
+            return cast(list[Frame], await self.archive.read(key.text, first_seq, last_seq))
         except Exception as exc:
             log.warning("frame archive unavailable: %s", exc)
             return []

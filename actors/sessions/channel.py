@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from actors.errors import ChatServiceError, Forbidden, RaychatError
-from actors.frames import ChannelBatch, FrameBatch, RelayFrame
+from actors.frames import ChannelBatch, FrameBatch, RelayFrame, logged_seq
 from actors.sessions.session import SessionKey
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class Subscription:
             await self._ready.wait()
         if self._frames:
             frames, self._frames = self._frames, []
-            self.cursor = int(frames[-1]["seq"])
+            self.cursor = logged_seq(frames[-1])
             return FrameBatch(frames, live=True, oldest_seq=self._oldest)
         if self._error is not None:
             error, self._error = self._error, None
@@ -69,15 +69,15 @@ class Subscription:
             self._channel.unsubscribe(self)
 
     def _position(self) -> int:
-        return int(self._frames[-1]["seq"]) if self._frames else self.cursor
+        return logged_seq(self._frames[-1]) if self._frames else self.cursor
 
     def offer(self, batch: FrameBatch, max_frames: int) -> None:
         if not batch.live:
             self._live = False
         position = self._position()
-        fresh = [f for f in batch.frames if f["seq"] > position]
+        fresh = [f for f in batch.frames if logged_seq(f) > position]
         if fresh:
-            first = int(fresh[0]["seq"])
+            first = logged_seq(fresh[0])
             if first > position + 1 and batch.oldest_seq <= position + 1:
                 return  # the host had our frames but sent from a higher cursor: next poll
             self._frames.extend(fresh)

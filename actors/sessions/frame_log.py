@@ -9,7 +9,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 
-from actors.frames import Frame, WireFrame, frame_text
+from actors.frames import Frame, WireFrame, frame_text, logged_seq
 
 
 class FrameLog:
@@ -60,7 +60,7 @@ class FrameLog:
     @property
     def oldest_seq(self) -> int:
         """The seq of the oldest retained frame (next seq when empty)."""
-        return int(self._frames[0]["seq"]) if self._frames else self._next_seq
+        return logged_seq(self._frames[0]) if self._frames else self._next_seq
 
     def begin_turn(self) -> None:
         """Mark a turn start and drop turns older than the previous one."""
@@ -68,7 +68,7 @@ class FrameLog:
         while len(self._turn_starts) > 2:
             self._turn_starts.popleft()
         keep_from = self._turn_starts[0]
-        while self._frames and self._frames[0]["seq"] < keep_from:
+        while self._frames and logged_seq(self._frames[0]) < keep_from:
             self._drop_oldest()
         if self._on_trim is not None:
             self._on_trim(keep_from)

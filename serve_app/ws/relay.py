@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Sequence
 
 from actors.errors import ChatServiceError, RaychatError
-from actors.frames import Frame, RelayFrame
+from actors.frames import Frame, RelayFrame, logged_seq
 from actors.ray.registry import Runtime
 from actors.sessions.channel import Subscription
 from actors.sessions.session import SessionKey
@@ -89,14 +89,15 @@ class FrameRelay:
         self, key: SessionKey, frames: Sequence[RelayFrame], after_seq: int, in_turn: bool
     ) -> tuple[int, bool]:
         """Send a batch (after a gap's info frame); returns the new cursor and turn state."""
-        if frames[0]["seq"] > after_seq + 1:
-            await self._out.send([self.gap_info(key, after_seq, frames[0]["seq"])])
+        first = logged_seq(frames[0])
+        if first > after_seq + 1:
+            await self._out.send([self.gap_info(key, after_seq, first)])
         # Account first: once a client sees `close`, the turn's metrics are final.
         await self._tracker.observe(key, frames)
         await self._out.send(frames)
         in_turn = _still_in_turn(frames, in_turn)
         self._watched.set_in_turn(key, in_turn)
-        return frames[-1]["seq"], in_turn
+        return logged_seq(frames[-1]), in_turn
 
     async def _end_turn_here(self, key: SessionKey, exc: RaychatError) -> None:
         """The turn is gone with its host: end it for this client."""
@@ -113,7 +114,7 @@ class FrameRelay:
                 if not batch.frames and not batch.live:
                     return
                 turns -= sum(1 for f in batch.frames if f["type"] == "close")
-                after_seq = batch.frames[-1]["seq"] if batch.frames else after_seq
+                after_seq = logged_seq(batch.frames[-1]) if batch.frames else after_seq
 
 
 def _still_in_turn(frames: Sequence[RelayFrame], in_turn: bool) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from actors.frames import logged_seq
 from actors.ray.registry import Runtime
 from actors.sessions.session import SessionKey
 from serve_app.ws.outbox import Outbox
@@ -80,8 +81,8 @@ class Watching:
         """Send archived frames after `after` up to `last` (a restarted host no longer holds
         them); an info frame says what is gone for good. Returns the last seq delivered."""
         frames = await self._runtime.archived_frames(key, after + 1, last)
-        if not frames or frames[0]["seq"] != after + 1:
-            first_kept = frames[0]["seq"] if frames else last + 1
+        if not frames or logged_seq(frames[0]) != after + 1:
+            first_kept = logged_seq(frames[0]) if frames else last + 1
             await self._out.send([self._relay.gap_info(key, after, first_kept)])
         await self._out.send(frames)
         return last

@@ -21,6 +21,7 @@ import ray
 from prometheus_client.parser import text_string_to_metric_families
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
+from actors.frames import logged_seq
 from actors.ray.metrics import RayMetrics
 from actors.ray.registry import Runtime, host_index
 from actors.sessions.session import Ask, SessionKey
@@ -90,7 +91,7 @@ class Replica:
                 await tracker.observe(key, batch.frames)
                 streamed += sum(f["type"] == "stream" for f in batch.frames)
                 closed = any(f["type"] == "close" for f in batch.frames)
-                after = batch.frames[-1]["seq"] if batch.frames else after
+                after = logged_seq(batch.frames[-1]) if batch.frames else after
         return streamed
 
 

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio
 
 from actors.config import SessionConfig
-from actors.frames import make_frame
+from actors.frames import Frame, make_frame
 from actors.sessions.frame_archiver import FrameArchiver
 from actors.sessions.session import Ask, SessionActor, SessionKey
 from actors.storage_actor.actor import StorageActor
@@ -35,7 +35,7 @@ async def archive() -> AsyncIterator[RedisFrameArchive]:
     await store.close()
 
 
-def frame(seq: int) -> dict[str, object]:
+def frame(seq: int) -> Frame:
     f = make_frame("stream", "processing", flow_id="f", chat_id="c", message=str(seq))
     f["seq"] = seq
     return f

@@ -22,7 +22,7 @@ from actors.config import (
     StorageConfig,
 )
 from actors.errors import ChatServiceError, RateLimited
-from actors.frames import RelayFrame
+from actors.frames import RelayFrame, logged_seq
 from actors.ray.registry import DEDICATED_PREFIX, Runtime, dedicated_name
 from actors.sessions.placement import placement_of
 from actors.sessions.session import Ask, SessionKey
@@ -57,7 +57,7 @@ async def turn(runtime: Runtime, key: SessionKey, text: str) -> list[RelayFrame]
     while not frames or frames[-1]["type"] != "close":
         batch = await runtime.pull(key, 1, after, 10)
         frames += batch.frames
-        after = frames[-1]["seq"] if frames else after
+        after = logged_seq(frames[-1]) if frames else after
     return frames
 
 
@@ -185,7 +185,7 @@ async def test_frames_outlive_a_host_restart_in_the_archive(redis_runtime: Runti
     # The archive is written in the background: wait (bounded) until it holds the whole turn,
     # so the kill below tests recovery, not a race with the archiver.
     for _ in range(200):
-        archived = await runtime.archived_frames(key, before[0]["seq"], before[-1]["seq"])
+        archived = await runtime.archived_frames(key, logged_seq(before[0]), logged_seq(before[-1]))
         if archived == before:
             break
         await asyncio.sleep(0.01)

@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
-from actors.frames import RelayFrame
+from actors.frames import RelayFrame, logged_seq
 from actors.ray.registry import Runtime
 from actors.sessions.session import Ask, SessionKey
 from serve_app.api import build_api
@@ -97,7 +97,7 @@ async def _turn_frames(runtime: Runtime, key: SessionKey, text_: str) -> list[Re
         while not frames or frames[-1]["type"] != "close":
             batch = await runtime.pull(key, 1, after, 2)
             frames += batch.frames
-            after = frames[-1]["seq"] if frames else after
+            after = logged_seq(frames[-1]) if frames else after
         return frames
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from actors.config import SessionConfig
-from actors.frames import WireFrame, error_message, frame_text
+from actors.frames import WireFrame, error_message, frame_text, make_frame
 from actors.metrics import NO_METRICS, AppType, TurnOutcome
 from actors.ray.metrics import EXPORT_PREFIX, SPECS, exported_names
 from actors.sessions.host import SessionHost
@@ -122,7 +122,8 @@ def test_socket_and_turn_helpers_feed_the_cluster_sink(cluster: Recorder) -> Non
 
 
 def test_error_frames_count_by_status_code(cluster: Recorder) -> None:
-    frame = {"type": "end", "category": "error", "message": error_message(503, "down", {})}
+    message = error_message(503, "down", {})
+    frame = make_frame("end", "error", flow_id=None, chat_id=None, message=message)
     wire = WireFrame(seq=4, type="end", category="error", text=frame_text(frame))
     metrics.turn_error("assistant", frame)
     metrics.turn_error("flow", wire)

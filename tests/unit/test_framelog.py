@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from actors.frames import make_frame
+from actors.frames import Frame, logged_seq, make_frame
 from actors.sessions.frame_log import FrameLog
 
 
-def frame() -> dict[str, object]:
+def frame() -> Frame:
     return make_frame("stream", "processing", flow_id="f", chat_id="c")
 
 
@@ -37,7 +37,7 @@ async def test_waiter_gets_everything_accumulated_in_one_batch() -> None:
         log.append(frame())
     batch = await waiter
     assert [f["seq"] for f in batch] in ([1], [1, 2], [1, 2, 3])
-    rest = log.read_after(batch[-1]["seq"])
+    rest = log.read_after(logged_seq(batch[-1]))
     assert [f["seq"] for f in batch + rest] == [1, 2, 3]
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import uuid
 
 from actors.config import SessionConfig
+from actors.frames import make_frame
 from actors.sessions.activity import BUCKET_S, ActivityMeter, Metered
 from actors.sessions.frame_log import FrameLog
 from actors.sessions.host import SessionHost
@@ -68,15 +69,13 @@ def test_meter_counts_only_new_frames_and_errors() -> None:
         frames = log
 
     held: dict[str, Metered] = {"f:c": Held()}
-    log.append({"type": "begin", "category": "system", "chat_id": "c", "flow_id": "f"})
-    log.append({"type": "stream", "category": "processing", "chat_id": "c", "flow_id": "f"})
+    log.append(make_frame("begin", "system", flow_id="f", chat_id="c"))
+    log.append(make_frame("stream", "processing", flow_id="f", chat_id="c"))
     meter.tick(held)
     meter.tick(held)  # nothing new: nothing counted twice
     now[0] += BUCKET_S
     error = {"status_code": 13005, "status_message": "boom", "data": {}}
-    log.append(
-        {"type": "end", "category": "error", "message": error, "chat_id": "c", "flow_id": "f"}
-    )
+    log.append(make_frame("end", "error", flow_id="f", chat_id="c", message=error))
     meter.tick(held)
     buckets = meter.buckets()
     assert [(b.turns, b.tokens, b.errors) for b in buckets] == [(1, 1, 0), (0, 0, 1)]

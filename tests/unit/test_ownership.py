@@ -10,7 +10,7 @@ import pytest
 
 from actors.config import SessionConfig
 from actors.errors import Conflict, Forbidden, RateLimited
-from actors.frames import RelayFrame
+from actors.frames import RelayFrame, logged_seq
 from actors.sessions.host import SessionHost
 from actors.sessions.session import Ask, SessionActor, SessionKey
 from actors.storage_actor.actor import StorageActor
@@ -37,7 +37,7 @@ async def drain(host: SessionHost, key: SessionKey, user_id: int, after: int) ->
     while not frames or frames[-1]["type"] != "close":
         batch = await host.pull(key, user_id, after, 5)
         frames += batch.frames
-        after = int(batch.frames[-1]["seq"]) if batch.frames else after
+        after = logged_seq(batch.frames[-1]) if batch.frames else after
     return frames
 
 

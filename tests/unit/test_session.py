@@ -8,7 +8,7 @@ import pytest
 
 from actors.config import SessionConfig
 from actors.errors import FlowDeleted, Forbidden, InvalidInput, ModelExecutionError, TurnBusy
-from actors.frames import FRAME_KEYS, Frame
+from actors.frames import FRAME_KEYS, Frame, logged_seq
 from actors.sessions.session import Ask, IllegalTransition, SessionActor, SessionKey, SessionState
 from actors.storage_actor.actor import StorageActor
 from storage.records import HistoryQuery
@@ -74,7 +74,7 @@ async def test_flow_turn_frame_sequence(flow_storage: StorageActor) -> None:
     streamed = [f["message"]["content"] for f in frames if f["type"] == "stream"]
     assert "".join(streamed) == "echo(0): hello world"
     assert all(set(f) == set(FRAME_KEYS) for f in frames)
-    seqs = [f["seq"] for f in frames]
+    seqs = [logged_seq(f) for f in frames]
     assert seqs == list(range(seqs[0], seqs[0] + len(frames)))
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from actors.config import SessionConfig
 from actors.errors import DuplicateAsk
-from actors.frames import Frame
+from actors.frames import Frame, logged_seq
 from actors.sessions.host import SessionHost
 from actors.sessions.session import Ask, SessionActor, SessionKey
 from actors.storage_actor.actor import StorageActor
@@ -47,7 +47,7 @@ async def wait_for_stream(session: SessionActor, after: int) -> Frame:
         for frame in await session.frames.wait_after(after, 5):
             if frame["type"] == "stream":
                 return frame
-            after = frame["seq"]
+            after = logged_seq(frame)
 
 
 async def test_stop_cancels_the_model_and_stores_the_partial_answer(
@@ -157,8 +157,9 @@ async def test_reactivated_chat_never_repeats_a_seq(storage: StorageActor) -> No
     old = await full_turn(session, "one")
     reborn = await session_on(storage)
     new = await full_turn(reborn, "two")
-    assert new[0]["seq"] > old[-1]["seq"]
-    assert [f["seq"] for f in new] == list(range(new[0]["seq"], new[0]["seq"] + len(new)))
+    assert logged_seq(new[0]) > logged_seq(old[-1])
+    first = logged_seq(new[0])
+    assert [f["seq"] for f in new] == list(range(first, first + len(new)))
 
 
 async def test_idle_sessions_are_passivated_and_rebuilt(storage: StorageActor) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from actors.config import SessionConfig
 from actors.errors import ModelExecutionError
+from actors.frames import logged_seq
 from actors.sessions.session import Ask, SessionActor, SessionKey, SessionState
 from actors.storage_actor.actor import StorageActor
 from tests.conftest import demo_graph, flow_record
@@ -31,7 +32,7 @@ async def test_a_turn_over_the_time_limit_ends_with_an_error_and_frees_the_sessi
     assert (close["type"], close["category"]) == ("close", "processing")
     assert session.state is SessionState.WAITING_OBJECT
     again = session.start_turn(Ask(user_id=1, inputs={"input": "again"}))  # free again
-    assert again > close["seq"]
+    assert again > logged_seq(close)
     session.stop(1)
     await session.wait_turn()
 
