@@ -130,6 +130,9 @@ class SessionConfig(BaseModel):
     # Calls one session host runs at once (its Ray `max_concurrency`): every waiting long-poll
     # and every turn holds one.
     host_max_concurrency: int = Field(default=10_000, ge=1)
+    # Ray `max_task_retries` of a session host: a call made while its host restarts waits for
+    # the new incarnation this many times before it fails.
+    host_task_retries: int = Field(default=2, ge=0)
     context_messages: int = Field(default=20, ge=0)
     # An ask while a turn runs: refused with 409 (`reject`) or queued behind it (`enqueue`).
     busy_policy: BusyPolicy = "reject"

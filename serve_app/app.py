@@ -13,9 +13,10 @@ from serve_app.settings import Settings
 
 def build_app(settings: Settings) -> Application:
     """Bind the ingress with the frozen runtime configuration."""
-    return chat_ingress.options(num_replicas=settings.ingress_replicas).bind(
-        settings.runtime_config(), settings.api_config()
-    )
+    return chat_ingress.options(
+        num_replicas=settings.ingress_replicas,
+        max_ongoing_requests=settings.ingress_max_ongoing_requests,
+    ).bind(settings.runtime_config(), settings.api_config())
 
 
 def app_builder(args: dict[str, Any]) -> Application:

@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     # `raychat serve` gives up when `/health` is not 200 this long after the app was deployed.
     ready_timeout_s: float = Field(default=120.0, gt=0)
     ingress_replicas: int = Field(default=1, ge=1)
+    # Serve `max_ongoing_requests` per ingress replica: an open WebSocket is one for its life.
+    ingress_max_ongoing_requests: int = Field(default=10_000, ge=1)
     session_hosts: int = Field(default=2, ge=1)
     context_messages: int = Field(default=20, ge=0)
     storage_batch_rows: int = Field(default=256, ge=1)
@@ -171,6 +173,7 @@ class Settings(BaseSettings):
     session_idle_timeout_s: float = Field(default=600.0, gt=0)
     pull_timeout_s: float = Field(default=15.0, gt=0)
     host_max_concurrency: int = Field(default=10_000, ge=1)
+    host_task_retries: int = Field(default=2, ge=0)
 
     @model_validator(mode="after")
     def _refuse_unsafe_secrets(self) -> Settings:
@@ -219,6 +222,7 @@ class Settings(BaseSettings):
             sessions=SessionConfig(
                 hosts=self.session_hosts,
                 host_max_concurrency=self.host_max_concurrency,
+                host_task_retries=self.host_task_retries,
                 context_messages=self.context_messages,
                 busy_policy=self.busy_policy,
                 max_queued_turns=self.max_queued_turns,

@@ -42,7 +42,6 @@ HOST_PREFIX = "raychat-session-host"
 DEDICATED_PREFIX = "raychat-dedicated"
 # A call in flight when its host dies is retried on the restarted host this many times: enough
 # to ride out a restart, and a call that crashes its host cannot loop forever.
-HOST_TASK_RETRIES = 2
 # How many dedicated host handles one ingress replica keeps.
 DEDICATED_CACHE = 1024
 
@@ -129,7 +128,7 @@ def _host(
             max_restarts=-1,
             # Calls made while a host restarts wait for the new incarnation (sessions rebuild
             # from storage there) instead of failing, a bounded number of times.
-            max_task_retries=HOST_TASK_RETRIES,
+            max_task_retries=config.host_task_retries,
             max_concurrency=config.host_max_concurrency,
             enable_task_events=False,  # as for the storage actor
             **resources,

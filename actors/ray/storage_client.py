@@ -17,6 +17,7 @@ from typing import Any, Concatenate, Literal, ParamSpec, TypeVar, cast
 
 import ray
 
+from actors.config import StorageConfig
 from actors.errors import ChatServiceError, RaychatError, StorageUnavailable
 from actors.storage_actor.actor import StorageActor
 
@@ -65,7 +66,8 @@ def call_policy(method: Callable[..., object]) -> CallPolicy:
 
 
 SUBMIT_ATTEMPTS = 8
-DEFAULT_CALL_TIMEOUT_S = 8.0
+DEFAULT_CALL_TIMEOUT_S: float = StorageConfig.model_fields["call_timeout_s"].default
+"""The storage call deadline when none is given (`StorageConfig.call_timeout_s`'s default)."""
 AMBIGUOUS_WRITE = (
     "Storage restarted during this write; it may have been applied. Check before retrying"
 )

@@ -118,7 +118,9 @@ def _install_demo(settings: Settings) -> DemoData:
     from storage.sql.server_state import JWT_SECRET_NAME
 
     config = settings.runtime_config()
-    storage = RayStorageClient(storage_actor(config.storage, config.namespace))
+    storage = RayStorageClient(
+        storage_actor(config.storage, config.namespace), config.storage.call_timeout_s
+    )
 
     async def install() -> DemoData:
         secret = settings.jwt_secret or await storage.server_secret(JWT_SECRET_NAME)

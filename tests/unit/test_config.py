@@ -185,12 +185,14 @@ def test_session_runtime_knobs_have_environment_twins_and_reach_the_hosts(
         "SESSION_IDLE_TIMEOUT_S": "30",
         "PULL_TIMEOUT_S": "2.5",
         "HOST_MAX_CONCURRENCY": "500",
+        "HOST_TASK_RETRIES": "0",
     }.items():
         monkeypatch.setenv(f"RAYCHAT_{name}", value)
     sessions = Settings().runtime_config().sessions
     assert (sessions.busy_policy, sessions.idle_timeout_s) == ("enqueue", 30.0)
     assert (sessions.pull_timeout_s, sessions.host_max_concurrency) == (2.5, 500)
     assert sessions.max_queued_turns == 4
+    assert (defaults.host_task_retries, sessions.host_task_retries) == (2, 0)
     monkeypatch.setenv("RAYCHAT_BUSY_POLICY", "drop")
     with pytest.raises(ValidationError, match="busy_policy"):
         Settings()

@@ -55,3 +55,8 @@ def test_args_are_settings_and_leave_the_replica_count_to_serve() -> None:
     assert "ingress_replicas" not in args
     settings = Settings(**args, jwt_secret="s" * 32)
     assert settings.profile == "prod"
+
+
+def test_ingress_cap_setting_defaults_to_the_deployments_cap() -> None:
+    # `raychat serve` applies RAYCHAT_INGRESS_MAX_ONGOING_REQUESTS; its default is the code's.
+    assert Settings().ingress_max_ongoing_requests == MAX_ONGOING_REQUESTS
