@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, Concatenate, ParamSpec, TypeVar, cast
@@ -60,6 +61,11 @@ def operation(op: Callable[Concatenate[Operations, P], Awaitable[R]]) -> ActorMe
 
     functools.update_wrapper(call, op)
     call.__qualname__ = f"StorageActor.{name}"  # not Operations.<name>, in reprs and logs
+    # The signature is the protocol's, held by `call` itself: with `__wrapped__` left pointing at
+    # `Operations.<name>`, Ray's tracing injection (which rewrites the deepest unwrapped
+    # function's `__signature__`) would change the protocol's own signature process-wide.
+    call.__signature__ = inspect.signature(op)  # type: ignore[attr-defined]
+    del call.__wrapped__  # type: ignore[attr-defined]
     return ready(call)
 
 
