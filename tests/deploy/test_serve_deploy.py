@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -54,6 +55,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     )
     (work / "serve_config.yaml").write_text(yaml.safe_dump(config))
     ray_token = secrets.token_hex(32)
+    isolation = serve_isolation_env()
     env = {
         **os.environ,
         # As cluster.yaml: Ray's token authentication, the token from the environment.
@@ -66,7 +68,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         "PYTHONPATH": str(ROOT),
         # Another server on this machine must not share Serve's per-machine ports (see
         # raychat serve).
-        **serve_isolation_env(),
+        **isolation,
     }
     # Every listener on a free port: other clusters (the e2e server, in-process test clusters)
     # may be running on this machine and hold Ray's default ports.
@@ -122,6 +124,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             head.wait(120)
         except subprocess.TimeoutExpired:
             head.kill()
+        shutil.rmtree(isolation["RAY_SERVE_HAPROXY_SERVER_STATE_BASE"], ignore_errors=True)
 
 
 async def test_deployed_app_serves_rest_and_chat(deployed: Deployed) -> None:
