@@ -168,6 +168,35 @@ class SessionConfig(BaseModel):
         return check_provider_names(providers)
 
 
+class NodePlacement(BaseModel):
+    """Where the shared session hosts run (docs/deploy.md "Placement across nodes").
+
+    `hosts_per_node` 0 (the default): `SessionConfig.hosts` hosts wherever Ray puts them, a fixed
+    set. Above 0: that many hosts on every live node that is eligible (has `node_resource`, if
+    set, and the `node_label` key=value, if set), each pinned to its node; the set is re-read
+    every `refresh_s` and chats are placed by rendezvous hashing over the live hosts, so a node
+    joining or leaving moves only the chats its hosts win or held."""
+
+    model_config = ConfigDict(frozen=True)
+
+    hosts_per_node: int = Field(default=0, ge=0, le=64)
+    node_resource: str = Field(default="", max_length=64)
+    node_label: str = Field(default="", max_length=128)
+    refresh_s: float = Field(default=5.0, gt=0, le=3600)
+
+    @field_validator("node_label")
+    @classmethod
+    def _label(cls, label: str) -> str:
+        if label and (label.count("=") != 1 or not label.split("=")[0]):
+            raise ValueError(f"node label {label!r} must be key=value")
+        return label
+
+    @property
+    def per_node(self) -> bool:
+        """Whether hosts are placed per node (else the fixed set)."""
+        return self.hosts_per_node > 0
+
+
 class RuntimeConfig(BaseModel):
     """Everything the ingress and actors need; built once from settings."""
 
@@ -191,6 +220,8 @@ class RuntimeConfig(BaseModel):
     # The first call to a new dedicated actor waits this long for it to start (infeasible
     # resources never start), then the actor is removed and the call fails clearly. 0: no limit.
     dedicated_start_timeout_s: float = Field(default=20.0, ge=0)
+    # Where shared session hosts run: a fixed set, or per node (issue 11).
+    nodes: NodePlacement = NodePlacement()
 
     # Issue 8, socket limits (0 turns each off): chats one socket watches at once, and client
     # frames per second per socket (a burst of twice that is allowed).

@@ -15,6 +15,7 @@ from actors.config import (
     MAX_GRAPH_EDGES,
     MAX_GRAPH_NODES,
     BusyPolicy,
+    NodePlacement,
     PlacementProfile,
     ProviderConfig,
     RuntimeConfig,
@@ -82,6 +83,12 @@ class Settings(BaseSettings):
     # Serve `max_ongoing_requests` per ingress replica: an open WebSocket is one for its life.
     ingress_max_ongoing_requests: int = Field(default=10_000, ge=1)
     session_hosts: int = Field(default=2, ge=1)
+    # Session hosts per node (0: the fixed `session_hosts` set), on nodes with this custom
+    # resource and/or this key=value label (empty: any node); the node list is re-read this often.
+    hosts_per_node: int = Field(default=0, ge=0, le=64)
+    host_node_resource: str = ""
+    host_node_label: str = ""
+    node_refresh_s: float = Field(default=5.0, gt=0, le=3600)
     context_messages: int = Field(default=20, ge=0)
     storage_batch_rows: int = Field(default=256, ge=1)
     storage_batch_delay_ms: float = Field(default=5.0, ge=0)
@@ -244,6 +251,12 @@ class Settings(BaseSettings):
             namespace=self.namespace,
             placements=self.placements,
             dedicated_start_timeout_s=self.dedicated_start_timeout_s,
+            nodes=NodePlacement(
+                hosts_per_node=self.hosts_per_node,
+                node_resource=self.host_node_resource,
+                node_label=self.host_node_label,
+                refresh_s=self.node_refresh_s,
+            ),
             ws_max_chats=self.ws_max_chats,
             ws_frames_per_second=self.rate_frames_per_second,
             flow_max_nodes=self.flow_max_nodes,

@@ -20,6 +20,7 @@ from actors.errors import ChatServiceError, RateLimited, RaychatError
 from actors.frames import ChannelBatch, Frame, FrameBatch, WatchPoint
 from actors.ray.handles import StorageHandle, created, ready, remote
 from actors.ray.metrics import RayMetrics
+from actors.ray.nodes import HOST_PREFIX, HostDirectory, HostSlot, fixed_slots, pick, slot_options
 from actors.ray.storage_client import RayStorageClient, call_actor
 from actors.sessions.activity import HostSummary
 from actors.sessions.channel import HostChannel, Subscription, Watch
@@ -38,7 +39,6 @@ R = TypeVar("R")
 # A SessionHost method, named by the plain class (`SessionHost.watch`): typed calls, no strings.
 HostMethod = Callable[Concatenate[SessionHost, P], Awaitable[R]]
 STORAGE_NAME = "raychat-storage"
-HOST_PREFIX = "raychat-session-host"
 DEDICATED_PREFIX = "raychat-dedicated"
 # A call in flight when its host dies is retried on the restarted host this many times: enough
 # to ride out a restart, and a call that crashes its host cannot loop forever.
@@ -138,15 +138,15 @@ def _host(
 
 
 def session_host(
-    index: int,
+    slot: HostSlot,
     config: SessionConfig,
     storage: StorageHandle,
     namespace: str,
     redis_url: str | None = None,
 ) -> HostHandle:
-    """Shared session host `index` (no CPU reserved: sessions are mostly waiting on I/O)."""
-    name = f"{HOST_PREFIX}-{index}"
-    return _host(name, config, storage, namespace, redis_url, False, {"num_cpus": 0})
+    """The shared session host of `slot` (`actors.ray.nodes.slot_options`: no CPU reserved,
+    pinned to its node when it has one)."""
+    return _host(slot.name, config, storage, namespace, redis_url, False, slot_options(slot))
 
 
 def _exit() -> None:
@@ -208,20 +208,20 @@ def dedicated_host(
 
 
 def host_index(key: SessionKey, hosts: int) -> int:
-    """Rendezvous hash: the host with the highest hash of (host, chat). Adding a host moves
-    only the chats that the new host wins."""
-
-    def weight(i: int) -> int:
-        digest = hashlib.blake2b(f"{i}|{key.text}".encode(), digest_size=8).digest()
-        return int.from_bytes(digest, "big")
-
-    return max(range(hosts), key=weight)
+    """The index of `key`'s host in the fixed set of `hosts` (rendezvous hash, `nodes.pick`)."""
+    slots = fixed_slots(hosts)
+    return slots.index(pick(key.text, slots))
 
 
-def kill_all(namespace: str, hosts: int) -> None:
-    """Kill raychat's named actors (used by `raychat serve` on exit when joining a cluster)."""
-    names = [STORAGE_NAME, *(f"{HOST_PREFIX}-{i}" for i in range(hosts))]
-    for name in names:
+def kill_all(namespace: str) -> None:
+    """Kill raychat's storage actor and shared session hosts in `namespace`, wherever they run
+    (used by `raychat serve` on exit when it started Ray)."""
+    for found in ray.util.list_named_actors(all_namespaces=True):
+        name = found["name"]
+        if found["namespace"] != namespace:
+            continue
+        if name != STORAGE_NAME and not name.startswith(f"{HOST_PREFIX}-"):
+            continue
         try:
             ray.kill(ray.get_actor(name, namespace=namespace))
         except ValueError:
@@ -236,7 +236,8 @@ class Runtime:
         self.storage_handle = storage_actor(config.storage, config.namespace)
         self.storage = RayStorageClient(self.storage_handle, config.storage.call_timeout_s)
         self.archive = RedisFrameArchive(config.redis_url) if config.redis_url else None
-        self._hosts: dict[int, HostHandle] = {}
+        self.directory = HostDirectory(config.sessions.hosts, config.nodes)
+        self._hosts: dict[str, HostHandle] = {}  # shared hosts by actor name
         # Dedicated hosts this replica has seen start (LRU by actor name).
         self._dedicated: OrderedDict[str, HostHandle] = OrderedDict()
         self._dashboard_url: str | None = None
@@ -248,12 +249,7 @@ class Runtime:
         created off the event loop, checked to have started, then cached). Raises FlowInvalid
         (unknown profile), RateLimited (profile full), ChatServiceError (did not start)."""
         if key.dedicated is None:
-            index = host_index(key, self.config.sessions.hosts)
-            cached = self._hosts.get(index)
-            if cached is not None:
-                return cached
-            # The first lookup is a synchronous `ray.get_actor` (get_if_exists): off the loop.
-            return await asyncio.to_thread(self._shared_host, index)
+            return await self._shared(await self.directory.pick(key.text))
         name = dedicated_name(key)
         handle = self._dedicated.get(name)
         if handle is None:
@@ -298,11 +294,15 @@ class Runtime:
         """Call `method` on the chat's host, creating a dedicated one if needed. A cached
         dedicated actor that has exited meanwhile (its session was passivated) is replaced once."""
         cached = key.dedicated is not None and dedicated_name(key) in self._dedicated
-        host = await self.host_for(key)
+        slot = await self.directory.pick(key.text) if key.dedicated is None else None
+        host = await (self._shared(slot) if slot is not None else self.host_for(key))
         try:
             return await _answer(remote(host, method, *args, **kwargs), self._timeout())
         except ChatServiceError as exc:
-            if not (cached and _actor_died(exc)):
+            # Retried once where the actor is gone for good: a passivated dedicated host, or a
+            # pinned host whose node may be lost (the chat moves to a live host and rebuilds
+            # its context from storage there). A fixed host is restarted by Ray instead.
+            if not _actor_died(exc) or not (cached if slot is None else self._lost(slot)):
                 raise
         self._dedicated.pop(dedicated_name(key), None)
         host = await self.host_for(key)
@@ -320,52 +320,70 @@ class Runtime:
         """Call `method` on the host that may hold `key`, never creating a dedicated actor:
         `absent` when it does not exist or has exited. `wait_s`: the call's own wait (a pull's
         long-poll), added to its deadline."""
-        host = await self._live_host(key)
+        slot = await self.directory.pick(key.text) if key.dedicated is None else None
+        host = await (self._shared(slot) if slot is not None else self._live_host(key))
         if host is None:
             return absent
         try:
             return await _answer(remote(host, method, *args, **kwargs), self._timeout(wait_s))
         except ChatServiceError as exc:
-            if key.dedicated is None or not _actor_died(exc):
+            # A dedicated host that exited, or a pinned host whose node may be lost, holds no
+            # session any more; a fixed host's death is ridden out by Ray's restart instead.
+            if not _actor_died(exc) or (slot is not None and not self._lost(slot)):
                 raise
             self._dedicated.pop(dedicated_name(key), None)
             return absent
 
-    def _shared_host(self, index: int) -> HostHandle:
-        if index not in self._hosts:
-            self._hosts[index] = session_host(
-                index,
+    async def _shared(self, slot: HostSlot) -> HostHandle:
+        cached = self._hosts.get(slot.name)
+        if cached is not None:
+            return cached
+        # The first lookup is a synchronous `ray.get_actor` (get_if_exists): off the loop.
+        return await asyncio.to_thread(self._shared_host, slot)
+
+    def _shared_host(self, slot: HostSlot) -> HostHandle:
+        if slot.name not in self._hosts:
+            self._hosts[slot.name] = session_host(
+                slot,
                 self.config.sessions,
                 self.storage_handle,
                 self.config.namespace,
                 self.config.redis_url,
             )
-        return self._hosts[index]
+        return self._hosts[slot.name]
+
+    def _lost(self, slot: HostSlot) -> bool:
+        """A call said `slot`'s host died. A pinned host (its node may be gone) is suspected
+        and forgotten, so its chats move; returns whether it was pinned."""
+        if not self.directory.suspect(slot):
+            return False
+        self._hosts.pop(slot.name, None)
+        log.warning("session host %s died; its node takes no chats for now", slot.name)
+        return True
 
     async def live_sessions(self) -> dict[int, int]:
-        """Sessions live in each shared session host (dedicated hosts hold one each and are
-        not counted here). Never creates a host: one that does not exist holds none."""
-        indexes = range(self.config.sessions.hosts)
-        counts = await asyncio.gather(*(self._live_in(i) for i in indexes))
-        return dict(zip(indexes, counts, strict=True))
+        """Sessions live in each shared session host, by the host's position in the current
+        slots (dedicated hosts hold one each and are not counted here). Never creates a host:
+        one that does not exist holds none."""
+        slots = await self.directory.slots()
+        counts = await asyncio.gather(*(self._live_in(s) for s in slots))
+        return dict(enumerate(counts))
 
     async def warm_hosts(self) -> None:
         """Create every shared session host (if missing) and wait until each has started and run
         its warm-up flow (`SessionHost.warm_up`), so the first chat pays for neither. Raises
         ChatServiceError (a host did not answer within `host_call_timeout_s`). Concurrent-safe
         (creation is get-if-exists)."""
-        handles = [
-            await asyncio.to_thread(self._shared_host, i) for i in range(self.config.sessions.hosts)
-        ]
+        handles = [await self._shared(s) for s in await self.directory.slots()]
         await asyncio.gather(
             *(_answer(remote(h, SessionHost.warm_up), self._timeout()) for h in handles)
         )
 
-    async def _live_in(self, index: int) -> int:
-        handle = self._hosts.get(index)
+    async def _live_in(self, slot: HostSlot) -> int:
+        handle = self._hosts.get(slot.name)
         if handle is None:
             try:
-                handle = await asyncio.to_thread(self._existing, f"{HOST_PREFIX}-{index}")
+                handle = await asyncio.to_thread(self._existing, slot.name)
             except ValueError:
                 return 0
         return await _answer(remote(handle, SessionHost.live_sessions), self._timeout())
@@ -374,15 +392,12 @@ class Runtime:
         """Every shared host's `summary(limit)`, asked concurrently, each call bounded by
         `host_call_timeout_s`. Never creates a host; a host that fails or times out is reported
         with its error instead of failing the whole answer."""
-        return list(
-            await asyncio.gather(
-                *(self._report(i, limit) for i in range(self.config.sessions.hosts))
-            )
-        )
+        slots = await self.directory.slots()
+        return list(await asyncio.gather(*(self._report(i, s, limit) for i, s in enumerate(slots))))
 
-    async def _report(self, index: int, limit: int) -> HostReport:
-        name = f"{HOST_PREFIX}-{index}"
-        handle = self._hosts.get(index)
+    async def _report(self, index: int, slot: HostSlot, limit: int) -> HostReport:
+        name = slot.name
+        handle = self._hosts.get(name)
         try:
             if handle is None:
                 handle = await asyncio.to_thread(self._existing, name)
@@ -472,20 +487,22 @@ class Runtime:
         chat's host (never creates a dedicated host: one that is gone ends the subscription
         with `live=False`). Ownership is checked on the host when the chat joins the channel."""
         name = dedicated_name(key) if key.dedicated is not None else None
-        label = name or f"{HOST_PREFIX}-{host_index(key, self.config.sessions.hosts)}"
+        slot = await self.directory.pick(key.text) if name is None else None
+        label = slot.name if slot is not None else dedicated_name(key)
         channel = self._channels.get(label)
         if channel is None or channel.closed:
-            host = await self._live_host(key)
+            host = await (self._shared(slot) if slot is not None else self._live_host(key))
             if host is None:
                 return HostChannel(_no_poll, _no_watch, 0.0).closed_sub(key)
-            if name is not None:
-                self._prune_channels()
-            channel = self._channels[label] = self._channel(host, dedicated=name is not None)
+            self._prune_channels()
+            channel = self._channels[label] = self._channel(host, slot)
         return channel.subscribe(key, user_id, after_seq)
 
-    def _channel(self, host: HostHandle, dedicated: bool) -> HostChannel:
-        """The frame channel to `host`. One to a dedicated host ends when the host has exited
-        (its session was passivated); one to a shared host retries, as Ray restarts it."""
+    def _channel(self, host: HostHandle, slot: HostSlot | None) -> HostChannel:
+        """The frame channel to `host` (`slot` None: a dedicated host). One to a dedicated host
+        ends when the host has exited (its session was passivated), one to a pinned host when
+        the host died (its node may be lost: the chats move); one to a fixed shared host
+        retries, as Ray restarts it."""
         wait_s = self.config.sessions.pull_timeout_s
 
         async def poll(
@@ -505,16 +522,19 @@ class Runtime:
                 remote(host, SessionHost.watch_channel, channel_id, chats), self._timeout()
             )
 
+        def pinned_gone(exc: BaseException) -> bool:
+            return slot is not None and _actor_died(exc) and self._lost(slot)
+
         most = self.config.sessions.frame_log_max_frames
-        gone = _actor_died if dedicated else None
+        gone = _actor_died if slot is None else pinned_gone
         return HostChannel(poll, watch, wait_s, max_pending_frames=most, host_gone=gone)
 
     def _prune_channels(self) -> None:
-        """Forget closed or empty channels of dedicated hosts (those come and go)."""
+        """Forget closed channels, and empty ones to dedicated hosts (those come and go)."""
         for label in [
             k
             for k, c in self._channels.items()
-            if k.startswith(DEDICATED_PREFIX) and (c.closed or c.chats == 0)
+            if c.closed or (k.startswith(DEDICATED_PREFIX) and c.chats == 0)
         ]:
             del self._channels[label]
 
@@ -561,5 +581,7 @@ async def _answer(ref: ObjectRef[R], timeout_s: float | None) -> R:
 
 
 def _actor_died(exc: BaseException) -> bool:
-    """Whether a failed call means its actor is gone (`call_actor` keeps Ray's error as cause)."""
-    return isinstance(exc.__cause__, ray.exceptions.RayActorError)
+    """Whether a failed call means its actor is gone (`call_actor` keeps Ray's error as cause):
+    it died, or it can never be scheduled again (pinned to a node that is gone)."""
+    gone = (ray.exceptions.RayActorError, ray.exceptions.ActorUnschedulableError)
+    return isinstance(exc.__cause__, gone)

@@ -104,6 +104,8 @@ async def call_actor(
         raise ChatServiceError("internal actor error") from exc
     except ray.exceptions.RayActorError as exc:
         raise ChatServiceError("actor unavailable, retry") from exc
+    except ray.exceptions.ActorUnschedulableError as exc:  # e.g. pinned to a node that is gone
+        raise ChatServiceError("actor cannot run any more") from exc
 
 
 def remote_call(

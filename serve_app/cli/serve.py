@@ -139,7 +139,7 @@ def _shutdown(settings: Settings, started_ray: bool) -> None:
     try:
         if started_ray:
             serve.shutdown()  # type: ignore[no-untyped-call]
-            kill_all(settings.namespace, settings.session_hosts)
+            kill_all(settings.namespace)
         else:
             serve.delete(APP_NAME)
     finally:

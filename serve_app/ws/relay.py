@@ -81,7 +81,7 @@ class FrameRelay:
                 after_seq, in_turn = await self._deliver(key, batch.frames, after_seq, in_turn)
             elif not batch.live:
                 if in_turn:  # the host restarted mid-turn
-                    lost = ChatServiceError("The session host restarted; the turn was lost")
+                    lost = ChatServiceError("The session host restarted or its node was lost; the turn was lost")
                     await self._end_turn_here(key, lost)
                 return
 
