@@ -7,7 +7,8 @@ secret: what an operator exports on a node), then every command of setup_command
 head_/worker_setup_commands and head_/worker_start_ray_commands, wrapped as Ray's SSH command
 runner wraps them (`bash --login -i`, `source ~/.bashrc`; RAY_HEAD_IP exported for the worker's).
 The worker joins the head as a second Ray node; then /health, a chat turn over the WebSocket, two
-alive nodes with the resources the file gives them, and the ingress on the head.
+alive nodes with the resources the file gives them, the ingress on the head and the session
+hosts on the worker.
 
 Substituted, because both nodes share one machine (each substitution asserts its text is in the
 file, so a changed cluster.yaml fails here instead of running something else):
@@ -49,7 +50,8 @@ import yaml
 from ray.autoscaler._private.command_runner import _with_interactive
 from ray.autoscaler._private.util import with_head_node_ip
 
-from actors.ray.registry import HOST_PREFIX, STORAGE_NAME
+from actors.ray.nodes import HOST_PREFIX
+from actors.ray.registry import STORAGE_NAME
 from tests.deploy.conftest import (
     RAY_NODE_PORTS,
     ROOT,
@@ -374,11 +376,23 @@ def actors_of(deployed: Deployed, state: str = "ALIVE") -> list[dict[str, Any]]:
     return actors
 
 
+async def first_answer(base: str, token: str, text: str) -> list[dict[str, Any]]:
+    """The first turn after the worker joined. An ingress replica re-reads Ray's node table every
+    RAYCHAT_NODE_REFRESH_S (5 s): one that read it before the worker joined knows no host yet,
+    and its turn ends with an error frame. Poll (bounded) until one is answered."""
+    deadline = time.monotonic() + 30
+    while True:
+        frames = await chat_turn(base, token, text)
+        if isinstance(frames[-2].get("message_id"), int) or time.monotonic() > deadline:
+            return frames
+        await asyncio.sleep(0.5)
+
+
 async def test_the_cluster_answers_health_and_a_chat_turn(cluster: Cluster) -> None:
     assert httpx.get(f"{cluster.deployed.base}/health").status_code == 200
     # The walkthrough's token: `raychat token` on the head, with the head's JWT secret.
     token = cluster.head.run("raychat token --user-id 7 --user-name deployer").stdout.strip()
-    frames = await chat_turn(cluster.deployed.base, token, "hello cluster")
+    frames = await first_answer(cluster.deployed.base, token, "hello cluster")
     assert frames[-2]["message"] == "echo(0): hello cluster"
     assert isinstance(frames[-2]["message_id"], int)
 
@@ -399,9 +413,9 @@ def test_the_worker_joined_with_the_resources_cluster_yaml_gives(cluster: Cluste
 
 
 def test_the_ingress_runs_on_the_head(cluster: Cluster) -> None:
-    """serve_config.yaml asks for `raychat_ingress`, which only the head has. Where the storage
-    actor and the session hosts landed is printed: nothing pins them yet (docs/deploy.md "What
-    runs where"); with hosts per node enabled in serve_config.yaml, hosts must be on workers."""
+    """serve_config.yaml asks for `raychat_ingress`, which only the head has, and puts hosts on
+    the nodes with `raychat_host`: the worker. Where the storage actor landed is printed: nothing
+    pins it (docs/deploy.md "What runs where")."""
     nodes = {n["node_id"]: n for n in nodes_of(cluster.deployed) if n["state"] == "ALIVE"}
     head_id = next(node_id for node_id, n in nodes.items() if n["is_head_node"])
     actors = actors_of(cluster.deployed)
@@ -411,6 +425,7 @@ def test_the_ingress_runs_on_the_head(cluster: Cluster) -> None:
     assert len(ingress) >= minimum, [a["class_name"] for a in actors]
     assert {a["node_id"] for a in ingress} == {head_id}
     if app["args"].get("hosts_per_node"):  # hosts only where `raychat_host` is: the worker
+        assert app["args"]["host_node_resource"] == "raychat_host"
         hosts = [a for a in actors if (a.get("name") or "").startswith(f"{HOST_PREFIX}-")]
         assert hosts and {a["node_id"] for a in hosts} == set(nodes) - {head_id}
     for actor in actors:

@@ -82,8 +82,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             f"--dashboard-port={dash_port}",
             *ports,
             "--include-dashboard=true",
-            # As cluster.yaml's head: serve_config.yaml places the ingress by this resource.
-            '--resources={"raychat_ingress": 1}',
+            # One node with both roles of cluster.yaml: serve_config.yaml places the ingress by
+            # raychat_ingress and the session hosts by raychat_host.
+            '--resources={"raychat_ingress": 1, "raychat_host": 1}',
             "--disable-usage-stats",
             "--block",
         ],
