@@ -10,70 +10,33 @@ cluster below gets its own fallback, HAProxy and replica ports, as `raychat serv
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
+import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-import websockets
 import yaml
 
-from serve_app.auth.tokens import Principal, issue_token
-from serve_app.cli.proxy import direct_ingress_ports
-from tests.conftest import demo_graph
+from tests.deploy.conftest import (
+    RAY_NODE_PORTS,
+    ROOT,
+    SECRET,
+    Deployed,
+    chat_turn,
+    deployer_token,
+    free_port,
+    ray_port_flags,
+    serve_isolation_env,
+    wait_until,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-SECRET = "deploy-test-secret-" + "z" * 32
 pytestmark = pytest.mark.timeout(300)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until(check: Callable[[], object], seconds: float, what: str) -> None:
-    """Poll an external process's readiness (bounded); not used to order our own events."""
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (httpx.HTTPError, OSError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"{what} not ready within {seconds:.0f} s")
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """The app's base URL and the cluster's Ray endpoints and token."""
-
-    base: str
-    dashboard: str
-    gcs: str
-    ray_token: str
-
-    def serve_details(self) -> dict[str, Any]:
-        """Serve's own view of the applications (the dashboard's REST API, as `serve status`)."""
-        headers = {"Authorization": f"Bearer {self.ray_token}"}
-        response = httpx.get(f"{self.dashboard}/api/serve/applications/", headers=headers)
-        response.raise_for_status()
-        details: dict[str, Any] = response.json()
-        return details
 
 
 @pytest.fixture(scope="module")
@@ -83,15 +46,16 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     config = yaml.safe_load((ROOT / "serve_config.yaml").read_text())
     config["http_options"] = {"host": "127.0.0.1", "port": http_port}
     app = config["applications"][0]
-    # The checked-in file's backends are production services; here: SQLite in the test's dir,
-    # the machine's Redis, a namespace of its own.
+    # The checked-in file takes its backends from the nodes' environment; here: SQLite in the
+    # test's dir, the machine's Redis, a namespace of its own.
     app["args"].update(
         database_url=f"sqlite:///{work / 'chat.db'}",
-        namespace=f"raychat-deploy-{uuid.uuid4().hex[:6]}",
+        redis_url="redis://127.0.0.1:6379/0",
+        namespace=f"raychat-deploy-{secrets.token_hex(3)}",
     )
     (work / "serve_config.yaml").write_text(yaml.safe_dump(config))
-    haproxy = tempfile.mkdtemp(prefix="rc-", dir="/tmp")
     ray_token = secrets.token_hex(32)
+    isolation = serve_isolation_env()
     env = {
         **os.environ,
         # As cluster.yaml: Ray's token authentication, the token from the environment.
@@ -100,33 +64,15 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
         "RAY_SERVE_ENABLE_HA_PROXY": "1",
         "RAY_SERVE_DIRECT_INGRESS_MIN_DRAINING_PERIOD_S": "1",
         "RAYCHAT_JWT_SECRET": SECRET,
-        "RAY_SERVE_HAPROXY_CONFIG_FILE_LOC": f"{haproxy}/haproxy.cfg",
-        "RAY_SERVE_HAPROXY_SOCKET_PATH": f"{haproxy}/admin.sock",
-        "RAY_SERVE_HAPROXY_SERVER_STATE_BASE": haproxy,
-        "RAY_SERVE_HAPROXY_SERVER_STATE_FILE": f"{haproxy}/server-state",
-        "RAY_SERVE_HAPROXY_METRICS_SOCKET_PATH": f"{haproxy}/metrics.sock",
-        "RAY_SERVE_HAPROXY_STATS_PORT": str(free_port()),
-        "RAY_SERVE_HAPROXY_METRICS_PORT": str(free_port()),
-        # HAProxy's backup (Serve's fallback proxy, SO_REUSEPORT) and its replicas must not
-        # share ports with another server's on this machine (see raychat serve).
-        "RAY_SERVE_FALLBACK_PROXY_HTTP_PORT": str(free_port()),
-        "RAY_SERVE_FALLBACK_PROXY_GRPC_PORT": str(free_port()),
-        **direct_ingress_ports(),
+        # The tree under test, not whichever checkout the machine's editable install names.
+        "PYTHONPATH": str(ROOT),
+        # Another server on this machine must not share Serve's per-machine ports (see
+        # raychat serve).
+        **isolation,
     }
     # Every listener on a free port: other clusters (the e2e server, in-process test clusters)
     # may be running on this machine and hold Ray's default ports.
-    ports = [
-        f"--{name}={free_port()}"
-        for name in (
-            "node-manager-port",
-            "object-manager-port",
-            "metrics-export-port",
-            "dashboard-agent-listen-port",
-            "dashboard-agent-grpc-port",
-            "runtime-env-agent-port",
-            "ray-client-server-port",
-        )
-    ]
+    ports = ray_port_flags(*RAY_NODE_PORTS, "ray-client-server-port")
     head = subprocess.Popen(
         [
             "ray",
@@ -136,6 +82,9 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             f"--dashboard-port={dash_port}",
             *ports,
             "--include-dashboard=true",
+            # One node with both roles of cluster.yaml: serve_config.yaml places the ingress by
+            # raychat_ingress and the session hosts by raychat_host.
+            '--resources={"raychat_ingress": 1, "raychat_host": 1}',
             "--disable-usage-stats",
             "--block",
         ],
@@ -176,25 +125,11 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
             head.wait(120)
         except subprocess.TimeoutExpired:
             head.kill()
+        shutil.rmtree(isolation["RAY_SERVE_HAPROXY_SERVER_STATE_BASE"], ignore_errors=True)
 
 
 async def test_deployed_app_serves_rest_and_chat(deployed: Deployed) -> None:
-    token = issue_token(SECRET, Principal(7, "deployer"))
-    headers = {"Authorization": f"Bearer {token}"}
-    with httpx.Client(base_url=deployed.base, headers=headers, timeout=30) as http:
-        created = http.post("/api/v1/flows", json={"name": "deployed", "data": demo_graph()})
-        assert created.status_code == 200, created.text
-        flow_id = created.json()["data"]["id"]
-        assert http.patch(f"/api/v1/flows/{flow_id}", json={"status": 2}).status_code == 200
-    ws_url = deployed.base.replace("http", "ws", 1)
-    chat_id = uuid.uuid4().hex
-    async with websockets.connect(
-        f"{ws_url}/api/v1/chat/chat/{flow_id}?t={token}&chat_id={chat_id}"
-    ) as ws:
-        await ws.send(json.dumps({"inputs": {"input": "deployed hello"}}))
-        frames: list[dict[str, Any]] = []
-        while not frames or frames[-1]["type"] != "close":
-            frames.append(json.loads(await ws.recv()))
+    frames = await chat_turn(deployed.base, deployer_token(), "deployed hello")
     assert frames[-2]["message"] == "echo(0): deployed hello"
     assert isinstance(frames[-2]["message_id"], int)
 
