@@ -171,6 +171,7 @@ class SessionConfig(BaseModel):
 class NodePlacement(BaseModel):
     """Where the shared session hosts run (docs/deploy.md "Placement across nodes").
 
+    `storage_resource`, if set, keeps the storage actor on nodes with that custom resource.
     `hosts_per_node` 0 (the default): `SessionConfig.hosts` hosts wherever Ray puts them, a fixed
     set. Above 0: that many hosts on every live node that is eligible (has `node_resource`, if
     set, and the `node_label` key=value, if set), each pinned to its node; the set is re-read
@@ -181,6 +182,9 @@ class NodePlacement(BaseModel):
 
     hosts_per_node: int = Field(default=0, ge=0, le=64)
     node_resource: str = Field(default="", max_length=64)
+    # The storage actor asks for a sliver of this custom resource, so it runs (and restarts)
+    # only on nodes that have it, e.g. the head; empty: wherever Ray puts it.
+    storage_resource: str = Field(default="", max_length=64)
     node_label: str = Field(default="", max_length=128)
     refresh_s: float = Field(default=5.0, gt=0, le=3600)
 

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     host_node_resource: str = ""
     host_node_label: str = ""
     node_refresh_s: float = Field(default=5.0, gt=0, le=3600)
+    # The storage actor runs only on nodes with this custom resource (empty: anywhere).
+    storage_node_resource: str = ""
     context_messages: int = Field(default=20, ge=0)
     storage_batch_rows: int = Field(default=256, ge=1)
     storage_batch_delay_ms: float = Field(default=5.0, ge=0)
@@ -256,6 +258,7 @@ class Settings(BaseSettings):
                 node_resource=self.host_node_resource,
                 node_label=self.host_node_label,
                 refresh_s=self.node_refresh_s,
+                storage_resource=self.storage_node_resource,
             ),
             ws_max_chats=self.ws_max_chats,
             ws_frames_per_second=self.rate_frames_per_second,

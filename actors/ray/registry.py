@@ -44,6 +44,7 @@ DEDICATED_PREFIX = "raychat-dedicated"
 # to ride out a restart, and a call that crashes its host cannot loop forever.
 # How many dedicated host handles one ingress replica keeps.
 DEDICATED_CACHE = 1024
+STORAGE_RESOURCE_SHARE = 0.001  # of RAYCHAT_STORAGE_NODE_RESOURCE the storage actor asks for
 
 
 class _RaySessionHost(SessionHost):
@@ -85,11 +86,13 @@ class HostReport:
     error: str | None = None
 
 
-def storage_actor(config: StorageConfig, namespace: str) -> StorageHandle:
+def storage_actor(config: StorageConfig, namespace: str, node_resource: str = "") -> StorageHandle:
     """The storage actor's handle, created if it does not exist yet.
 
-    Detached so that it outlives the replica that created it; restarted by Ray if it dies.
+    Detached so that it outlives the replica that created it; restarted by Ray if it dies, on a
+    node with `node_resource` when one is named (it asks for a sliver of it, 0.001).
     """
+    placement = {"resources": {node_resource: STORAGE_RESOURCE_SHARE}} if node_resource else {}
     return created(
         ray.remote(StorageActor)
         .options(
@@ -103,6 +106,7 @@ def storage_actor(config: StorageConfig, namespace: str) -> StorageHandle:
             # No Ray task events for its calls (docs/benchmarks.md, issue 9): each call's events
             # cost the caller CPU and the GCS ~2 KB it keeps, per call, up to 100k calls.
             enable_task_events=False,
+            **placement,
         )
         .remote(config, RayMetrics())
     )
@@ -233,7 +237,9 @@ class Runtime:
 
     def __init__(self, config: RuntimeConfig) -> None:
         self.config = config
-        self.storage_handle = storage_actor(config.storage, config.namespace)
+        self.storage_handle = storage_actor(
+            config.storage, config.namespace, config.nodes.storage_resource
+        )
         self.storage = RayStorageClient(self.storage_handle, config.storage.call_timeout_s)
         self.archive = RedisFrameArchive(config.redis_url) if config.redis_url else None
         self.directory = HostDirectory(config.sessions.hosts, config.nodes)

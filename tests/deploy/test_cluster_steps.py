@@ -413,9 +413,9 @@ def test_the_worker_joined_with_the_resources_cluster_yaml_gives(cluster: Cluste
 
 
 def test_the_ingress_runs_on_the_head(cluster: Cluster) -> None:
-    """serve_config.yaml asks for `raychat_ingress`, which only the head has, and puts hosts on
-    the nodes with `raychat_host`: the worker. Where the storage actor landed is printed: nothing
-    pins it (docs/deploy.md "What runs where")."""
+    """serve_config.yaml asks for `raychat_ingress`, which only the head has, for the ingress
+    and the storage actor, and puts hosts on the nodes with `raychat_host`: the worker
+    (docs/deploy.md "What runs where")."""
     nodes = {n["node_id"]: n for n in nodes_of(cluster.deployed) if n["state"] == "ALIVE"}
     head_id = next(node_id for node_id, n in nodes.items() if n["is_head_node"])
     actors = actors_of(cluster.deployed)
@@ -434,7 +434,10 @@ def test_the_ingress_runs_on_the_head(cluster: Cluster) -> None:
             where = "head" if actor["node_id"] == head_id else "worker"
             print(f"{name or actor['class_name']}: {where}")
     every = [(a.get("name"), a["class_name"], a["state"]) for a in actors_of(cluster.deployed, "")]
-    assert [a for a in actors if a.get("name") == STORAGE_NAME], every  # a turn was committed
+    storage = [a for a in actors if a.get("name") == STORAGE_NAME]
+    assert storage, every  # a turn was committed
+    if app["args"].get("storage_node_resource") == "raychat_ingress":
+        assert {a["node_id"] for a in storage} == {head_id}
 
 
 def test_the_head_stops_without_the_database_or_redis(tmp_path: Path) -> None:

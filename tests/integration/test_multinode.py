@@ -39,11 +39,9 @@ from actors.config import (
 )
 from actors.errors import ChatServiceError, DuplicateAsk, StorageUnavailable
 from actors.frames import RelayFrame, logged_seq
-from actors.metrics import NO_METRICS
-from actors.ray.registry import STORAGE_NAME, Runtime
+from actors.ray.registry import Runtime
 from actors.sessions.placement import placement_of
 from actors.sessions.session import Ask, SessionKey
-from actors.storage_actor.actor import StorageActor
 from tests.conftest import demo_graph, flow_record
 
 pytestmark = pytest.mark.timeout(600)
@@ -52,7 +50,7 @@ PG_ADMIN = os.environ.get(
 )
 REDIS_URL = os.environ.get("RAYCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOST_RESOURCE = "raychat_host"
-STORAGE_RESOURCE = "test_storage"  # only the storage actor asks for it (see _storage_on)
+STORAGE_RESOURCE = "test_storage"  # RAYCHAT_STORAGE_NODE_RESOURCE: where the storage actor runs
 # Ray declares a node dead after its health checks fail (defaults: every 3 s, 5 failures); the
 # test uses a shorter check so the node's loss is declared in ~2 s, docs/deploy.md "Node loss".
 SYSTEM_CONFIG = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
@@ -111,29 +109,17 @@ def multinode(database_url: str) -> Iterator[MultiNode]:
             namespace=f"raychat-test-{uuid.uuid4().hex[:8]}",
             placements={"accel": PlacementProfile(resources={"accel": 1}, max_actors=2)},
             dedicated_start_timeout_s=30,
-            nodes=NodePlacement(hosts_per_node=1, node_resource=HOST_RESOURCE, refresh_s=1),
+            nodes=NodePlacement(
+                hosts_per_node=1,
+                node_resource=HOST_RESOURCE,
+                refresh_s=1,
+                storage_resource=STORAGE_RESOURCE,  # the storage actor on a worker, to lose it
+            ),
         )
-        _storage_on(config)
         yield MultiNode(cluster, Runtime(config), workers, database_url)
     finally:
         ray.shutdown()
         cluster.shutdown()  # type: ignore[no-untyped-call]  # Ray leaves it unannotated
-
-
-def _storage_on(config: RuntimeConfig) -> None:
-    """Start the storage actor with the registry's options plus a small `STORAGE_RESOURCE`
-    demand, so it runs on a worker (the first; later the one that replaces it) and the last
-    test can lose its node. Ray's soft node affinity would not do: a detached actor with it
-    still started on the head here."""
-    ray.remote(StorageActor).options(
-        name=STORAGE_NAME,
-        namespace=config.namespace,
-        lifetime="detached",
-        max_restarts=-1,
-        max_concurrency=10_000,
-        num_cpus=0,
-        resources={STORAGE_RESOURCE: 0.01},
-    ).remote(config.storage, NO_METRICS)
 
 
 def lose(cluster: Cluster, node: Any) -> None:

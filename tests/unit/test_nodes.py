@@ -169,9 +169,14 @@ def test_settings_reach_the_node_placement(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setenv("RAYCHAT_HOST_NODE_RESOURCE", "raychat_host")
     monkeypatch.setenv("RAYCHAT_HOST_NODE_LABEL", "role=sessions")
     monkeypatch.setenv("RAYCHAT_NODE_REFRESH_S", "2.5")
+    monkeypatch.setenv("RAYCHAT_STORAGE_NODE_RESOURCE", "raychat_ingress")
     placement = Settings().runtime_config().nodes
     assert placement == NodePlacement(
-        hosts_per_node=3, node_resource="raychat_host", node_label="role=sessions", refresh_s=2.5
+        hosts_per_node=3,
+        node_resource="raychat_host",
+        node_label="role=sessions",
+        refresh_s=2.5,
+        storage_resource="raychat_ingress",
     )
     assert placement.per_node and not Settings(hosts_per_node=0).runtime_config().nodes.per_node
 
