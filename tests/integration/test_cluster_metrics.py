@@ -7,39 +7,23 @@ and show each host's live sessions with its node id and the storage actor's flus
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-import urllib.request
 import uuid
-from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import ray
-from prometheus_client.parser import text_string_to_metric_families
 
 from actors.config import RuntimeConfig, SessionConfig, StorageConfig
-from actors.frames import logged_seq
-from actors.ray.metrics import RayMetrics
 from actors.ray.registry import Runtime, host_index
-from actors.sessions.session import Ask, SessionKey
-from serve_app.limits import NO_LEASE
-from serve_app.observability import metrics
-from serve_app.ws.turn_tracker import TurnTracker
+from actors.sessions.session import SessionKey
 from tests.conftest import demo_graph, flow_record
+from tests.integration.metrics_probe import Replica, free_port, scrape, total
 
 # The agent exports every report interval (set to its 1 s floor here); a few rounds at most.
 METRICS_DEADLINE_S = 60.0
 TURNS = {"replica-a": 3, "replica-b": 2}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="module")
@@ -65,57 +49,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RuntimeC
     ray.shutdown()
 
 
-class Replica:
-    """Stands in for an ingress replica: its own Runtime and the ingress's turn accounting."""
-
-    def __init__(self, config: RuntimeConfig) -> None:
-        self.runtime = Runtime(config)
-        metrics.use_cluster_metrics(RayMetrics())  # as ChatIngress.__init__ does
-
-    @ray.method  # how Ray types `handle.run_turns.remote()` (as in bench/placement.py)
-    async def run_turns(self, flow_id: str, chat_ids: list[str]) -> int:
-        """Run one turn in each chat; returns the stream frames relayed."""
-
-        async def done(*_args: Any) -> None:
-            return None
-
-        tracker = TurnTracker("flow", done)
-        streamed = 0
-        for chat_id in chat_ids:
-            key = SessionKey(flow_id, chat_id)
-            first = await self.runtime.start_turn(key, Ask(user_id=1, inputs={"input": "hi"}))
-            tracker.started(key, first, NO_LEASE)
-            after, closed = first - 1, False
-            while not closed:
-                batch = await self.runtime.pull(key, 1, after, 10)
-                await tracker.observe(key, batch.frames)
-                streamed += sum(f["type"] == "stream" for f in batch.frames)
-                closed = any(f["type"] == "close" for f in batch.frames)
-                after = logged_seq(batch.frames[-1]) if batch.frames else after
-        return streamed
-
-
 def spread_chats(flow_id: str, count: int, hosts: int) -> list[str]:
     """`count` chat ids whose sessions land on every host (rendezvous hashing decides)."""
     while True:
         chats = [uuid.uuid4().hex for _ in range(count)]
         if len({host_index(SessionKey(flow_id, c), hosts) for c in chats}) == hosts:
             return chats
-
-
-def scrape(port: int) -> dict[str, list[tuple[dict[str, str], float]]]:
-    """The node's metrics agent: samples by name."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-    samples: dict[str, list[tuple[dict[str, str], float]]] = defaultdict(list)
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples[sample.name].append((sample.labels, sample.value))
-    return samples
-
-
-def total(samples: dict[str, list[tuple[dict[str, str], float]]], name: str) -> float:
-    return sum(value for _labels, value in samples.get(name, []))
 
 
 async def test_turns_summed_over_replicas_match_the_turns_run(

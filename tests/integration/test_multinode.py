@@ -43,6 +43,7 @@ from actors.ray.registry import Runtime
 from actors.sessions.placement import placement_of
 from actors.sessions.session import Ask, SessionKey
 from tests.conftest import demo_graph, flow_record
+from tests.integration.metrics_probe import Replica, Samples, free_port, scrape, total
 
 pytestmark = pytest.mark.timeout(600)
 PG_ADMIN = os.environ.get(
@@ -53,7 +54,12 @@ HOST_RESOURCE = "raychat_host"
 STORAGE_RESOURCE = "test_storage"  # RAYCHAT_STORAGE_NODE_RESOURCE: where the storage actor runs
 # Ray declares a node dead after its health checks fail (defaults: every 3 s, 5 failures); the
 # test uses a shorter check so the node's loss is declared in ~2 s, docs/deploy.md "Node loss".
-SYSTEM_CONFIG = {"health_check_period_ms": 500, "health_check_failure_threshold": 3}
+SYSTEM_CONFIG = {
+    "health_check_period_ms": 500,
+    "health_check_failure_threshold": 3,
+    "metrics_report_interval_ms": 1000,  # each node's agent exports every second
+}
+METRICS_DEADLINE_S = 60.0
 LOST_TURN_DEADLINE_S = 20.0  # a turn on a lost node must end well inside this
 
 
@@ -63,6 +69,8 @@ class MultiNode:
     runtime: Runtime
     workers: list[Any]  # ray._private.node.Node of each worker (untyped in Ray)
     database_url: str
+    config: RuntimeConfig
+    metrics_ports: dict[str, int]  # each node's metrics agent, by node id
 
 
 def _database() -> Iterator[str]:
@@ -92,12 +100,24 @@ def database_url() -> Iterator[str]:
 def multinode(database_url: str) -> Iterator[MultiNode]:
     if ray.is_initialized():
         ray.shutdown()
-    head_args = {"num_cpus": 1, "include_dashboard": False, "_system_config": SYSTEM_CONFIG}
+    ports = [free_port() for _ in range(3)]
+    head_args = {
+        "num_cpus": 1,
+        "include_dashboard": False,
+        "_system_config": SYSTEM_CONFIG,
+        "metrics_export_port": ports[0],
+    }
     cluster = Cluster(initialize_head=True, head_node_args=head_args)
     try:
         workers = [
-            cluster.add_node(num_cpus=1, resources={HOST_RESOURCE: 1, STORAGE_RESOURCE: 1}),
-            cluster.add_node(num_cpus=1, resources={HOST_RESOURCE: 1, "accel": 1}),
+            cluster.add_node(
+                num_cpus=1,
+                resources={HOST_RESOURCE: 1, STORAGE_RESOURCE: 1},
+                metrics_export_port=ports[1],
+            ),
+            cluster.add_node(
+                num_cpus=1, resources={HOST_RESOURCE: 1, "accel": 1}, metrics_export_port=ports[2]
+            ),
         ]
         cluster.wait_for_nodes()
         ray.init(address=cluster.address, log_to_driver=False)
@@ -116,7 +136,10 @@ def multinode(database_url: str) -> Iterator[MultiNode]:
                 storage_resource=STORAGE_RESOURCE,  # the storage actor on a worker, to lose it
             ),
         )
-        yield MultiNode(cluster, Runtime(config), workers, database_url)
+        head: Any = cluster.head_node  # Ray annotates it as None until it exists
+        nodes = [head, *workers]
+        agents = {n.node_id: port for n, port in zip(nodes, ports, strict=True)}
+        yield MultiNode(cluster, Runtime(config), workers, database_url, config, agents)
     finally:
         ray.shutdown()
         cluster.shutdown()  # type: ignore[no-untyped-call]  # Ray leaves it unannotated
@@ -222,6 +245,58 @@ async def test_hosts_run_per_eligible_node_and_chats_spread_over_both(multinode:
     assert nodes == workers
     assert sum(r.summary.live for r in reports if r.summary is not None) == len(keys)
     assert sorted(await runtime.live_sessions()) == [0, 1]
+
+
+async def test_metrics_summed_over_every_nodes_agent_match_the_turns_run(
+    multinode: MultiNode,
+) -> None:
+    """Two stand-in replicas (their own processes, counting turns as the socket does) run turns
+    on hosts on both workers; every node's Ray metrics agent exports what its processes
+    recorded, and the sums over the agents are the cluster's numbers."""
+    runtime = multinode.runtime
+    flow = flow_record(uuid.uuid4().hex, demo_graph(answer_tokens=4))
+    await runtime.storage.put_flow(flow)
+    workers = {w.node_id for w in multinode.workers}
+    chats: dict[str, list[str]] = {n: [] for n in workers}
+    while min(len(c) for c in chats.values()) < 2:
+        chat = uuid.uuid4().hex
+        chats[await node_of(runtime, SessionKey(flow.id, chat))].append(chat)
+    first, second = (c[:2] for c in chats.values())
+    replicas = [ray.remote(Replica).options(num_cpus=0).remote(multinode.config) for _ in "ab"]
+    work = [replicas[0].run_turns.remote(flow.id, first + second[:1])]
+    work.append(replicas[1].run_turns.remote(flow.id, second[1:]))
+    streamed = sum(await asyncio.gather(*work))
+    turns = len(first) + len(second)
+
+    def read() -> dict[str, Samples]:
+        return {node: scrape(port) for node, port in multinode.metrics_ports.items()}
+
+    def summed(by_node: dict[str, Samples], name: str) -> float:
+        return sum(total(samples, name) for samples in by_node.values())
+
+    async def settled(by_node: dict[str, Samples]) -> bool:
+        live = sum((await runtime.live_sessions()).values())
+        return (
+            summed(by_node, "ray_raychat_turns_ended_total") == turns
+            and summed(by_node, "ray_raychat_tokens_streamed_total") == streamed
+            and summed(by_node, "ray_raychat_live_sessions") == live
+        )
+
+    deadline = time.monotonic() + METRICS_DEADLINE_S
+    by_node = await asyncio.to_thread(read)
+    while not await settled(by_node) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)  # an agent answers what its last report carried
+        by_node = await asyncio.to_thread(read)
+    assert summed(by_node, "ray_raychat_turns_ended_total") == turns
+    assert summed(by_node, "ray_raychat_turns_started_total") == turns
+    assert summed(by_node, "ray_raychat_tokens_streamed_total") == streamed > 0
+    # Each worker's agent reports its own host's live sessions, labelled with its node.
+    for node in workers:
+        live = by_node[node].get("ray_raychat_live_sessions", [])
+        assert live and {labels["node_id"] for labels, _ in live} == {node}
+    (head,) = set(multinode.metrics_ports) - workers
+    assert "ray_raychat_live_sessions" not in by_node[head]  # no session host on the head
+    assert summed(by_node, "ray_raychat_storage_batch_rows_count") > 0
 
 
 async def test_a_dedicated_profile_lands_on_the_node_with_its_resource(
