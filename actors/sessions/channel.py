@@ -168,10 +168,15 @@ class HostChannel:
         try:
             batch = await self._watch(self.id, {key: (user_id, cursor)})
         except ChatServiceError:
-            return  # the poll fails too and resets the channel
+            # The host may never have heard of the chat (the call missed its deadline, or the
+            # host restarted): the next poll sends the whole watch list again, so the chat is
+            # watched by then whether or not this poll fails too.
+            self._reset = True
+            return
         if batch.known:
             self._dispatch(batch)
-        # not known: the host lost the channel; the running poll hears so and resets it
+        else:  # the host lost the channel: the next poll sends the whole watch list again
+            self._reset = True
 
     async def _run(self) -> None:
         while self._subs:

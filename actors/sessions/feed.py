@@ -32,6 +32,9 @@ class ChannelFeed:
     """The chats one replica watches on this host. Used from the host's event loop only."""
 
     last_poll: float
+    # Made by a `watch_channel` that arrived before the channel's first poll (Ray does not order
+    # an async actor's calls): its chats join that poll's watch list instead of being lost.
+    provisional: bool = False
     entries: dict[SessionKey, _Entry] = field(default_factory=dict)
     dirty: set[SessionKey] = field(default_factory=set)
     changed: asyncio.Event = field(default_factory=asyncio.Event)

@@ -198,12 +198,15 @@ class SessionHost:
         out = ChannelBatch()
         feed = self._feeds.get(channel_id)
         if watch is not None:
-            if feed is not None:
-                feed.forget_all()
-            feed = self._feeds[channel_id] = ChannelFeed(loop.time())
+            if feed is not None and feed.provisional:
+                feed.provisional = False  # keep the chats added before this first poll
+            else:
+                if feed is not None:
+                    feed.forget_all()
+                feed = self._feeds[channel_id] = ChannelFeed(loop.time())
             for key, (user_id, cursor) in watch.items():
                 feed.watch(key, user_id, cursor, self._sessions.get(key), out)
-        elif feed is None:
+        elif feed is None or feed.provisional:
             return ChannelBatch(known=False)
         feed.last_poll = loop.time()
         for key in remove:
@@ -233,11 +236,15 @@ class SessionHost:
     ) -> ChannelBatch:
         """Add chats to a channel (user_id, cursor by chat) without waiting: the channel's
         waiting poll wakes and carries their frames. Answers at once the chats that are not
-        live (`live=False`) or not the user's (`refused`); `known=False` for an unknown
-        channel (the replica's next poll resets it with everything)."""
+        live (`live=False`) or not the user's (`refused`). A channel not seen yet gets a
+        provisional feed: this call may arrive before the channel's first poll (Ray does not
+        order an async actor's calls), whose watch list then keeps these chats too; a poll
+        without a watch list on it answers `known=False` (the replica resets with everything)."""
+        self._start_sweeper()  # it expires a provisional feed whose poll never comes
         feed = self._feeds.get(channel_id)
         if feed is None:
-            return ChannelBatch(known=False)
+            loop = asyncio.get_running_loop()
+            feed = self._feeds[channel_id] = ChannelFeed(loop.time(), provisional=True)
         out = ChannelBatch()
         for key, (user_id, cursor) in watch.items():
             feed.watch(key, user_id, cursor, self._sessions.get(key), out)

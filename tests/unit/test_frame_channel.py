@@ -13,7 +13,7 @@ import pytest
 
 from actors.config import SessionConfig
 from actors.errors import ChatServiceError, Forbidden
-from actors.frames import ChannelBatch, RelayFrame, make_frame
+from actors.frames import ChannelBatch, RelayFrame, logged_seq, make_frame
 from actors.sessions.channel import RETRY_DELAY_S, HostChannel, Subscription
 from actors.sessions.frame_log import FrameLog
 from actors.sessions.host import SessionHost
@@ -224,3 +224,66 @@ async def test_a_channel_ends_when_its_injected_predicate_says_the_host_is_gone(
     assert not retrying.closed
     sub.close()
     await asyncio.sleep(RETRY_DELAY_S + 0.1)  # the retry loop sees no subscriber and ends
+
+
+class FlakyWatch(Target):
+    """A host whose next `watch_channel` call fails (its deadline passed under load)."""
+
+    def __init__(self, host: SessionHost) -> None:
+        super().__init__(host)
+        self.failing_watches = 0
+        self.polling = asyncio.Event()
+
+    async def poll(self, *args: Any) -> ChannelBatch:
+        self.polling.set()
+        return await super().poll(*args)
+
+    async def watch(self, *args: Any) -> ChannelBatch:
+        if self.failing_watches:
+            self.failing_watches -= 1
+            raise ChatServiceError("The session host did not answer in time")
+        return await super().watch(*args)
+
+
+async def test_a_chat_whose_join_failed_is_sent_again_with_the_next_poll(
+    host: SessionHost,
+) -> None:
+    target = FlakyWatch(host)
+    channel = channel_to(target, timeout_s=0.3)
+    first, late = SessionKey(FLOW, "joined"), SessionKey(FLOW, "join-failed")
+    sub = channel.subscribe(first, ALICE, (await host.watch(first, ALICE)).newest_seq)
+    async with asyncio.timeout(5):
+        await target.polling.wait()  # the channel's long-poll runs
+    target.failing_watches = 1
+    late_sub = channel.subscribe(late, ALICE, (await host.watch(late, ALICE)).newest_seq)
+    start = await host.start_turn(late, ask("still here"))
+    frames = await until_close(late_sub)  # never arrived before: the chat was not watched
+    assert frames[0]["seq"] == start and frames[-2]["message"].startswith("echo(0): still here")
+    assert target.failing_watches == 0
+    sub.close()
+    late_sub.close()
+
+
+async def test_a_chat_added_before_the_channels_first_poll_arrives_is_kept(
+    host: SessionHost,
+) -> None:
+    """Ray does not order an async actor's calls: a replica's `watch_channel` for a chat that
+    joined after the first poll was sent can reach the host before that poll."""
+    early, late = SessionKey(FLOW, "in-first-poll"), SessionKey(FLOW, "added-meanwhile")
+    for key in (early, late):
+        await host.watch(key, ALICE)
+    added = await host.watch_channel("channel-1", {late: (ALICE, 0)})
+    assert added.known and not added.batches
+    # Until that first poll, a poll without a watch list still says the channel is unknown.
+    assert not (await host.pull_channel("channel-1", None, {}, [], 0.1)).known
+    first = await host.start_turn(late, ask("raced"))
+    frames: list[RelayFrame] = []
+    watch: dict[SessionKey, tuple[int, int]] | None = {early: (ALICE, 0)}  # the first poll
+    async with asyncio.timeout(20):
+        while not frames or frames[-1]["type"] != "close":
+            cursors = {late: logged_seq(frames[-1])} if frames else {}
+            batch = await host.pull_channel("channel-1", watch, cursors, [], 0.3)
+            watch = None
+            assert batch.known
+            frames += batch.batches[late].frames if late in batch.batches else []
+    assert frames[0]["seq"] == first and frames[-2]["message"].startswith("echo(0): raced")
