@@ -35,7 +35,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -297,6 +297,7 @@ class Loss:
     kill_s: float  # the kill itself (SIGKILL + remove_node)
     inflight_end_s: list[float]  # kill -> end of each in-flight turn on the lost node
     inflight_closed: int  # of those, turns that still closed normally
+    inflight_how: dict[str, int]  # how the others ended: error frame, session gone, poll failed
     others_ok: int  # in-flight turns on the other node that closed without error
     others: int
     first_ms: list[float]  # lost chats' next turn: ask -> first token
@@ -334,6 +335,7 @@ async def node_loss(bench: Bench, keys: list[SessionKey]) -> Loss:
         kill_s,
         [t.ended_at - killed_at for t in doomed_turns],
         sum(1 for t in doomed_turns if t.closed_at is not None and t.error is None),
+        dict(Counter(t.error for t in doomed_turns if t.error is not None)),
         sum(1 for t in others if t is not None and t.error is None and t.closed_at),
         len(others),
         [((t.first_at or t.ended_at) - asked) * 1000 for asked, t, _ in again],
@@ -437,6 +439,8 @@ def print_loss(loss: Loss) -> None:
         f"p50 {pct(ends, 50):.2f} s, max {max(ends, default=float('nan')):.2f} s "
         f"({loss.inflight_closed} closed normally before their host died)"
     )
+    how = ", ".join(f"{k} {v}" for k, v in sorted(loss.inflight_how.items()))
+    print(f"  how they ended: {how or '-'}; turns whose ask failed: {loss.lost - len(ends)}")
     print(f"  in-flight turns on the other node: {loss.others_ok}/{loss.others} closed normally")
     print(
         f"  lost chats' next turn ({len(loss.first_ms)}): ask -> first token p50 "
