@@ -47,6 +47,7 @@ from actors.config import NodePlacement, RuntimeConfig, SessionConfig, StorageCo
 from actors.errors import ChatServiceError, StorageUnavailable
 from actors.flows.demo_graph import demo_graph
 from actors.ray.registry import Runtime
+from actors.sessions.channel import Subscription
 from actors.sessions.session import Ask, SessionKey
 from bench import procstat
 from bench.cluster import SYSTEM_CONFIG, lose, raylet_pid, scratch_database
@@ -66,6 +67,9 @@ CLASSES = (
 )
 RETRY_S = 0.5  # a client's back-off between asks that failed while the node's loss settles
 LOSS_DEADLINE_S = 120.0
+# A turn that has not closed this long after its ask is counted as stuck (a turn here lasts
+# seconds; 2026-12-03's second run had one subscription wait > 10 min for frames).
+STUCK_S = 60.0
 
 
 @dataclass
@@ -90,20 +94,27 @@ async def run_turn(
     after = await runtime.start_turn(key, Ask(user_id=1, inputs={"input": text})) - 1
     sub = await runtime.subscribe(key, 1, after)
     try:
-        while turn.closed_at is None and turn.error is None:
-            try:
-                batch = await sub.next()
-            except ChatServiceError as exc:
-                turn.error = type(exc).__name__
-                break
-            if not batch.live and not batch.frames:
-                turn.error = "session gone"
-            for frame in batch.frames:
-                note(turn, frame, streaming)
+        async with asyncio.timeout(STUCK_S):
+            await relay(sub, turn, streaming)
+    except TimeoutError:
+        turn.error = "stuck"  # no close within STUCK_S: counted, so one turn cannot hang the run
     finally:
         sub.close()
         turn.ended_at = time.monotonic()
     return turn
+
+
+async def relay(sub: Subscription, turn: Turn, streaming: asyncio.Event | None) -> None:
+    while turn.closed_at is None and turn.error is None:
+        try:
+            batch = await sub.next()
+        except ChatServiceError as exc:
+            turn.error = type(exc).__name__
+            return
+        if not batch.live and not batch.frames:
+            turn.error = "session gone"
+        for frame in batch.frames:
+            note(turn, frame, streaming)
 
 
 def note(turn: Turn, frame: Any, streaming: asyncio.Event | None) -> None:
@@ -236,6 +247,7 @@ class Result:
     ttft_first_ms: list[float]  # each chat's first turn (its session's activation)
     turn_ratio: list[float]
     errors: int
+    stuck: int  # turns with no close within STUCK_S
     cpu_ms_per_token: dict[str, float]
     live: dict[str, int]  # sessions live after the load by `host@node`
     keys: list[SessionKey] = field(default_factory=list)
@@ -276,6 +288,7 @@ async def measure(bench: Bench, args: argparse.Namespace) -> Result:
         [((t[0].first_at or 0) - t[0].asked_at) * 1000 for t in by_chat if t[0].first_at],
         [((t.closed_at or 0) - t.asked_at) / ideal_s for t in done],
         sum(1 for t in turns if t.error is not None),
+        sum(1 for t in turns if t.error == "stuck"),
         {k: (cpu1.get(k, 0) - cpu0.get(k, 0)) * 1000 / tokens for k in cpu1},
         await live_sessions(bench),
         keys,
@@ -402,12 +415,12 @@ def print_result(r: Result, args: argparse.Namespace) -> None:
     )
     print(
         f"{'tok/s':>8}{'ttft p50':>10}{'ttft p99':>10}{'turn/ideal':>12}{'cpu ms/tok':>12}"
-        f"{'workers ms/tok':>16}{'errors':>8}"
+        f"{'workers ms/tok':>16}{'errors':>8}{'stuck':>7}"
     )
     print(
         f"{r.tokens_per_s:>8.0f}{pct(r.ttft_ms, 50):>10.0f}{pct(r.ttft_ms, 99):>10.0f}"
         f"{pct(r.turn_ratio, 50):>12.2f}{sum(r.cpu_ms_per_token.values()):>12.3f}"
-        f"{worker_share(r.cpu_ms_per_token):>16.3f}{r.errors:>8}"
+        f"{worker_share(r.cpu_ms_per_token):>16.3f}{r.errors:>8}{r.stuck:>7}"
     )
     groups = sorted(by_group(r.cpu_ms_per_token).items(), key=lambda kv: -kv[1])
     print("  cpu ms/token: " + ", ".join(f"{k} {v:.3f}" for k, v in groups if v >= 0.0005))
