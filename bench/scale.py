@@ -98,10 +98,24 @@ async def run_turn(
             await relay(sub, turn, streaming)
     except TimeoutError:
         turn.error = "stuck"  # no close within STUCK_S: counted, so one turn cannot hang the run
+        await explain_stuck(runtime, key, sub, turn)
     finally:
         sub.close()
         turn.ended_at = time.monotonic()
     return turn
+
+
+async def explain_stuck(runtime: Runtime, key: SessionKey, sub: Subscription, turn: Turn) -> None:
+    """Print what the chat's host holds past the subscription's cursor: frames there mean the
+    channel did not deliver them; none, that the turn did not run on."""
+    slot = await runtime.directory.pick(key.text)
+    held = await runtime.pull(key, 1, sub.cursor, 0.1)
+    kinds = [f"{f['type']}/{f['category']}" for f in held.frames]
+    print(
+        f"  stuck turn: chat {key.chat_id[:8]} on {slot.name}, {turn.tokens} tokens relayed, "
+        f"cursor {sub.cursor}; the host holds {len(kinds)} frames after it (live {held.live}): "
+        f"{kinds[:3]}...{kinds[-2:]}"
+    )
 
 
 async def relay(sub: Subscription, turn: Turn, streaming: asyncio.Event | None) -> None:
