@@ -41,17 +41,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import procstat
+from bench.procstat import cpu_s, descendants, pss_kb
 from storage.records import FLOW_ONLINE
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 READY_TIMEOUT_S = 180
 NO_LIMITS = {
     "RAYCHAT_RATE_ASKS_PER_MINUTE": "0",
@@ -214,67 +215,15 @@ def serve_baseline(port: int, db_path: str, deflate: bool) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Processes and /proc
-
-
-def descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = defaultdict(list)
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        children[ppid].append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
+# Processes and /proc (bench/procstat.py)
 
 
 def class_of(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return "gone"
-    for name, marker in CLASSES:
-        if marker in cmdline:
-            return name
-    return "ray-other" if "ray" in cmdline else "other"
+    return procstat.class_of(pid, CLASSES)
 
 
-def cpu_s(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            stat = f.read()
-    except OSError:
-        return 0.0
-    fields = stat[stat.rindex(")") + 2 :].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def pss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def by_class(root: int, read: Any) -> dict[str, float]:
-    totals: dict[str, float] = defaultdict(float)
-    for pid in descendants(root):
-        totals[class_of(pid)] += read(pid)
-    return dict(totals)
+def by_class(root: int, read: Callable[[int], float]) -> dict[str, float]:
+    return procstat.by_class(root, read, class_of)
 
 
 # ---------------------------------------------------------------------------------------------

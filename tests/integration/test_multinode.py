@@ -13,21 +13,17 @@ another node and the writers' retries store each message once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 import ray
-from ray._private import ray_constants
 from ray.cluster_utils import Cluster
 
 from actors.config import (
@@ -42,6 +38,8 @@ from actors.frames import RelayFrame, logged_seq
 from actors.ray.registry import Runtime
 from actors.sessions.placement import placement_of
 from actors.sessions.session import Ask, SessionKey
+from bench.cluster import SYSTEM_CONFIG as HEALTH_CHECKS
+from bench.cluster import lose, scratch_database
 from tests.conftest import demo_graph, flow_record
 from tests.integration.metrics_probe import Replica, Samples, free_port, scrape, total
 
@@ -52,13 +50,9 @@ PG_ADMIN = os.environ.get(
 REDIS_URL = os.environ.get("RAYCHAT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOST_RESOURCE = "raychat_host"
 STORAGE_RESOURCE = "test_storage"  # RAYCHAT_STORAGE_NODE_RESOURCE: where the storage actor runs
-# Ray declares a node dead after its health checks fail (defaults: every 3 s, 5 failures); the
-# test uses a shorter check so the node's loss is declared in ~2 s, docs/deploy.md "Node loss".
-SYSTEM_CONFIG = {
-    "health_check_period_ms": 500,
-    "health_check_failure_threshold": 3,
-    "metrics_report_interval_ms": 1000,  # each node's agent exports every second
-}
+# Ray's shortened node health check (bench/cluster.py), and each node's metrics agent exporting
+# every second.
+SYSTEM_CONFIG = {**HEALTH_CHECKS, "metrics_report_interval_ms": 1000}
 METRICS_DEADLINE_S = 60.0
 LOST_TURN_DEADLINE_S = 20.0  # a turn on a lost node must end well inside this
 
@@ -73,27 +67,10 @@ class MultiNode:
     metrics_ports: dict[str, int]  # each node's metrics agent, by node id
 
 
-def _database() -> Iterator[str]:
-    """A PostgreSQL database of its own (contract tests share `raychat_test`)."""
-    name = f"raychat_mn_{uuid.uuid4().hex[:10]}"
-    asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-async def _admin(statement: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN)
-    try:
-        await conn.execute(statement)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def database_url() -> Iterator[str]:
-    yield from _database()
+    with scratch_database(PG_ADMIN, "raychat_mn") as url:  # contract tests share `raychat_test`
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -143,30 +120,6 @@ def multinode(database_url: str) -> Iterator[MultiNode]:
     finally:
         ray.shutdown()
         cluster.shutdown()  # type: ignore[no-untyped-call]  # Ray leaves it unannotated
-
-
-def lose(cluster: Cluster, node: Any) -> None:
-    """Lose `node` as a machine is lost: SIGKILL its worker processes (the actors on it: they
-    would otherwise outlive their raylet for a while) and, with `remove_node`, its raylet and
-    the rest of its processes; nothing stops cleanly."""
-    raylet = node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
-    workers = [pid for pid, parent in _processes() if parent == raylet]  # the raylet's children
-    assert workers, "the node runs no worker process"
-    for pid in workers:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    cluster.remove_node(node, allow_graceful=False)
-
-
-def _processes() -> Iterator[tuple[int, int]]:
-    """(pid, parent pid) of every process, from /proc (Ray renames its workers' argv)."""
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                stat = (entry / "stat").read_text()
-            except OSError:
-                continue
-            yield int(entry.name), int(stat.rsplit(")", 1)[1].split()[1])
 
 
 async def _flow(runtime: Runtime, **graph: Any) -> str:
