@@ -1,6 +1,6 @@
 """Storage benchmark: group commit vs raw executemany vs one commit per row; history latency.
 
-    python bench/storage.py [--backends sqlite,postgresql] [--rows 20000] [--writers 256]
+    python bench/group_commit.py [--backends sqlite,postgresql] [--rows 20000] [--writers 256]
                             [--per-row 2000] [--messages 1000000] [--chats 100000]
 
 Write phase (per backend, same database, same rows shape, fresh tables):
