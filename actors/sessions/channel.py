@@ -209,6 +209,24 @@ class HostChannel:
                 self._reset = True
                 continue
             self._dispatch(batch)
+            self._rejoin(watch, removed)
+
+    def _rejoin(self, watch: Watch | None, removed: list[SessionKey]) -> None:
+        """Join again the chats this poll may have undone: Ray does not order an async actor's
+        calls, so a chat's join (`watch_channel`) sent while the poll was in flight may have run
+        on the host before the poll's reset (a chat not in its `watch`) or its removal of that
+        chat (unsubscribed, then subscribed again). A join is idempotent, so one too many costs
+        one short call."""
+        keys = {k for k in removed if k in self._subs}
+        if watch is not None:
+            keys |= {k for k in self._subs if k not in watch}
+        for key in keys:
+            subs = self._subs[key]
+            cursor = self._sent[key] = min(s._position() for s in subs)
+            task = asyncio.get_running_loop().create_task(
+                self._add(key, next(iter(subs)).user_id, cursor)
+            )
+            task.add_done_callback(_log_failure)
 
     def _fail_all(self, error: BaseException) -> None:
         for subs in list(self._subs.values()):

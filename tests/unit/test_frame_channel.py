@@ -287,3 +287,42 @@ async def test_a_chat_added_before_the_channels_first_poll_arrives_is_kept(
             assert batch.known
             frames += batch.batches[late].frames if late in batch.batches else []
     assert frames[0]["seq"] == first and frames[-2]["message"].startswith("echo(0): raced")
+
+
+class HeldRemoval(Target):
+    """Delivers a poll that removes chats only when released, while joins go through at once:
+    the order in which Ray may run a replica's calls on an async host."""
+
+    def __init__(self, host: SessionHost) -> None:
+        super().__init__(host)
+        self.held = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def poll(self, *args: Any) -> ChannelBatch:
+        if args[3]:  # `remove`
+            self.held.set()
+            await self.release.wait()
+        return await super().poll(*args)
+
+
+async def test_a_chat_joined_again_while_its_removal_was_in_flight_keeps_its_frames(
+    host: SessionHost,
+) -> None:
+    target = HeldRemoval(host)
+    channel = channel_to(target, timeout_s=0.3)
+    keeper, key = SessionKey(FLOW, "keeps-the-channel-busy"), SessionKey(FLOW, "again")
+    busy = channel.subscribe(keeper, ALICE, (await host.watch(keeper, ALICE)).newest_seq)
+    first = channel.subscribe(key, ALICE, (await host.watch(key, ALICE)).newest_seq)
+    start = await host.start_turn(key, ask("one"))
+    frames = await until_close(first)
+    first.close()  # the next poll removes the chat...
+    async with asyncio.timeout(5):
+        await target.held.wait()
+    # ...and the chat is subscribed again, its join reaching the host before that removal.
+    again = channel.subscribe(key, ALICE, logged_seq(frames[-1]))
+    second = await host.start_turn(key, ask("two"))
+    target.release.set()
+    frames = await until_close(again)
+    assert frames[0]["seq"] == second > start and frames[-2]["message"].startswith("echo(2): two")
+    busy.close()
+    again.close()
