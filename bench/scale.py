@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import statistics
 import tempfile
 import time
 import uuid
@@ -51,6 +50,7 @@ from actors.sessions.channel import Subscription
 from actors.sessions.session import Ask, SessionKey
 from bench import procstat
 from bench.cluster import SYSTEM_CONFIG, lose, raylet_pid, scratch_database
+from bench.percentiles import pct
 from storage.records import FLOW_ONLINE, FlowRecord
 
 PG_ADMIN = os.environ.get(
@@ -145,12 +145,6 @@ def note(turn: Turn, frame: Any, streaming: asyncio.Event | None) -> None:
         turn.answer = str(frame["message"])
     elif kind == "close":
         turn.closed_at = time.monotonic()
-
-
-def pct(values: list[float], p: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,7 +35,6 @@ import re
 import signal
 import socket
 import sqlite3
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import procstat
+from bench.percentiles import pct
 from bench.procstat import cpu_s, descendants, pss_kb
 from storage.records import FLOW_ONLINE
 
@@ -270,12 +270,6 @@ async def client(
         await go.wait()
         for i in range(turns):
             await run_turn(ws, f"question {i}", ideal_s, stats)
-
-
-def pct(values: list[float], p: int) -> float:
-    if len(values) < 2:
-        return values[0] if values else float("nan")
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 @dataclass
