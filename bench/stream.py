@@ -45,6 +45,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from bench import procstat
 from bench.percentiles import pct
 from bench.procstat import cpu_s, descendants, pss_kb
@@ -118,7 +120,7 @@ def base_frame(type_: str, category: str, chat_id: str, flow_id: str, seq: int, 
         "chat_id": chat_id,
         "seq": seq,
     }
-    return json.dumps(frame, ensure_ascii=False)
+    return orjson.dumps(frame).decode()  # the same serializer as raychat's frames
 
 
 def serve_baseline(port: int, db_path: str, deflate: bool) -> None:

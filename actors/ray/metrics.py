@@ -31,6 +31,10 @@ EXPORT_PREFIX = "ray_"
 # A gauge series the agent has not heard of for 2 report intervals is dropped, and a process
 # sets some gauges only when they change: every gauge's last value is set again this often.
 GAUGE_REFRESH_S = 5.0
+# Counter increments add up in the process and reach Ray's counter this often: recording a
+# point costs ~10 µs (tag checks and the core worker's recorder), once per relayed batch was
+# 13 % of a replica's busy time at 3,000 tokens/s. The agent exports every 10 s anyway.
+COUNTER_FLUSH_S = 1.0
 BATCH_ROWS_BOUNDARIES = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000]
 FLUSH_SECONDS_BOUNDARIES = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]
 
@@ -101,17 +105,29 @@ def exported_names() -> frozenset[str]:
 
 
 Metric = Counter | Gauge | Histogram
+# A series: metric name and its tags, sorted.
+_Series = tuple[str, tuple[tuple[str, str], ...]]
 
 
 class _ProcessMetrics:
-    """This process's Ray metric objects, and the last value of each gauge series (set again
-    every GAUGE_REFRESH_S by a daemon thread, started with the first gauge)."""
+    """This process's Ray metric objects, the counter increments not yet recorded, and the last
+    value of each gauge series. A daemon thread (started with the first counter or gauge)
+    records the summed increments every COUNTER_FLUSH_S and sets every gauge again every
+    GAUGE_REFRESH_S. Increments of the last second are lost if the process dies."""
 
     def __init__(self) -> None:
         self.by_name: dict[str, Metric] = {spec.name: _make(spec) for spec in SPECS}
-        self._gauges: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+        self._gauges: dict[_Series, float] = {}
+        self._pending: dict[_Series, float] = {}
         self._lock = threading.Lock()
-        self._refresher: threading.Thread | None = None
+        self._flusher: threading.Thread | None = None
+
+    def add(self, spec: MetricSpec, value: float, tags: dict[str, str]) -> None:
+        """Count `value` more on a counter series (recorded by the next flush)."""
+        series = (spec.name, tuple(sorted(tags.items())))
+        with self._lock:
+            self._pending[series] = self._pending.get(series, 0.0) + value
+            self._start_flusher()
 
     def set_gauge(self, spec: MetricSpec, value: float, tags: dict[str, str]) -> None:
         gauge = self.by_name[spec.name]
@@ -119,24 +135,44 @@ class _ProcessMetrics:
         gauge.set(value, tags)
         with self._lock:
             self._gauges[(spec.name, tuple(sorted(tags.items())))] = value
-            if self._refresher is None:
-                self._refresher = threading.Thread(
-                    target=self._refresh, name="raychat-gauges", daemon=True
-                )
-                self._refresher.start()
+            self._start_flusher()
 
-    def _refresh(self) -> None:
+    def flush(self) -> None:
+        """Record the pending counter increments now."""
+        with self._lock:
+            pending, self._pending = self._pending, {}
+        for (name, tags), value in pending.items():
+            counter = self.by_name[name]
+            assert isinstance(counter, Counter)
+            try:
+                counter.inc(value, dict(tags))
+            except Exception as exc:  # keep recording the others
+                _warn_once(name, exc)
+
+    def _start_flusher(self) -> None:
+        if self._flusher is None:  # under self._lock
+            self._flusher = threading.Thread(target=self._run, name="raychat-metrics", daemon=True)
+            self._flusher.start()
+
+    def _run(self) -> None:
+        refreshed = time.monotonic()
         while True:
-            time.sleep(GAUGE_REFRESH_S)
-            with self._lock:
-                values = list(self._gauges.items())
-            for (name, tags), value in values:
-                gauge = self.by_name[name]
-                assert isinstance(gauge, Gauge)
-                try:
-                    gauge.set(value, dict(tags))
-                except Exception as exc:  # keep refreshing the others
-                    _warn_once(name, exc)
+            time.sleep(COUNTER_FLUSH_S)
+            self.flush()
+            if time.monotonic() - refreshed >= GAUGE_REFRESH_S:
+                refreshed = time.monotonic()
+                self._refresh_gauges()
+
+    def _refresh_gauges(self) -> None:
+        with self._lock:
+            values = list(self._gauges.items())
+        for (name, tags), value in values:
+            gauge = self.by_name[name]
+            assert isinstance(gauge, Gauge)
+            try:
+                gauge.set(value, dict(tags))
+            except Exception as exc:  # keep refreshing the others
+                _warn_once(name, exc)
 
 
 def _make(spec: MetricSpec) -> Metric:
@@ -191,12 +227,7 @@ class RayMetrics:
         )
 
     def _inc(self, spec: MetricSpec, value: float, tags: dict[str, str]) -> None:
-        def inc(metrics: _ProcessMetrics) -> None:
-            counter = metrics.by_name[spec.name]
-            assert isinstance(counter, Counter)
-            counter.inc(value, tags)
-
-        self._guard(spec, inc)
+        self._guard(spec, lambda m: m.add(spec, value, tags))
 
     def _observe(self, spec: MetricSpec, value: float) -> None:
         def observe(metrics: _ProcessMetrics) -> None:

@@ -9,7 +9,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable
 
-from actors.frames import Frame, WireFrame, frame_text, logged_seq
+from actors.frames import Frame, WireFrame, frame_json, logged_seq
 
 
 class FrameLog:
@@ -79,9 +79,9 @@ class FrameLog:
         self._next_seq += 1
         frame["seq"] = seq
         self._frames.append(frame)
-        text = frame_text(frame)  # serialized once, here; relayed as this text
-        self._wire.append(WireFrame(seq, frame["type"], frame["category"], text))
-        size = len(text.encode("utf-8", "replace")) if self._max_bytes else 0
+        data = frame_json(frame)  # serialized once, here; relayed as this text
+        self._wire.append(WireFrame(seq, frame["type"], frame["category"], data.decode("utf-8")))
+        size = len(data) if self._max_bytes else 0
         self._sizes.append(size)
         self._bytes += size
         self._changed.set()

@@ -358,5 +358,5 @@ class SessionHost:
 
 async def _run_warm_up_flow() -> None:
     flow = await asyncio.to_thread(compile_flow, WARM_UP_GRAPH)
-    async for _chunk in flow.runnable.astream(flow.prompt_inputs("warm up", [], {})):
+    async for _chunk in flow.astream(flow.prompt_inputs("warm up", [], {})):
         pass

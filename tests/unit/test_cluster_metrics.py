@@ -13,11 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ray.util.metrics import Counter
 
 from actors.config import SessionConfig
 from actors.frames import WireFrame, error_message, frame_text, make_frame
 from actors.metrics import NO_METRICS, AppType, TurnOutcome
-from actors.ray.metrics import EXPORT_PREFIX, SPECS, exported_names
+from actors.ray.metrics import (
+    EXPORT_PREFIX,
+    SPECS,
+    TOKENS_STREAMED,
+    _ProcessMetrics,
+    exported_names,
+)
 from actors.sessions.host import SessionHost
 from actors.sessions.session import Ask, SessionKey
 from actors.storage_actor.actor import StorageActor
@@ -152,3 +159,32 @@ def test_dashboard_queries_name_only_raychat_metrics() -> None:
     assert sources == {"${datasource}"}
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
     assert variables["datasource"]["query"] == "prometheus"
+
+
+class KeptCounter(Counter):
+    """A Ray counter (never recorded: no Ray here) that keeps each `inc` it is given."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name, "kept", ("app_type",))
+        self.incs: list[tuple[float, dict[str, str] | None]] = []
+
+    def inc(self, value: float = 1.0, tags: dict[str, str] | None = None) -> None:
+        self.incs.append((value, tags))
+
+
+def test_counter_increments_add_up_until_the_next_flush() -> None:
+    """Counting costs no Ray record per call: increments of one series are summed in the
+    process and reach Ray's counter once per flush (the metrics thread's, every second)."""
+    process = _ProcessMetrics()
+    kept = KeptCounter("raychat_tokens_streamed_total")
+    process.by_name[TOKENS_STREAMED.name] = kept
+    for count in (3, 4, 5):
+        process.add(TOKENS_STREAMED, count, {"app_type": "flow"})
+    process.add(TOKENS_STREAMED, 2, {"app_type": "assistant"})
+    assert kept.incs == []
+    process.flush()
+    assert sorted(kept.incs, key=str) == sorted(
+        [(12, {"app_type": "flow"}), (2, {"app_type": "assistant"})], key=str
+    )
+    process.flush()  # nothing new: nothing recorded
+    assert len(kept.incs) == 2

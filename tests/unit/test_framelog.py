@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
-from actors.frames import Frame, logged_seq, make_frame
+from actors.frames import Frame, frame_text, logged_seq, make_frame
 from actors.sessions.frame_log import FrameLog
 
 
@@ -71,3 +72,25 @@ def test_bounds_of_zero_are_off() -> None:
     for _ in range(300):
         log.append(frame())
     assert len(log.read_after(0)) == 300
+
+
+def test_wire_text_is_the_frames_json_once() -> None:
+    """The relayed text parses back to the frame, every key, non-ASCII kept as is."""
+    log = FrameLog()
+    sent = make_frame(
+        "stream", "processing", flow_id="f", chat_id="c", message={"content": "Grüße 你好"}
+    )
+    log.append(sent)
+    [wire] = log.read_wire_after(0)
+    assert json.loads(wire.text) == sent
+    assert "Grüße 你好" in wire.text
+
+
+def test_text_orjson_refuses_still_serializes() -> None:
+    """A lone surrogate (a client may send one in JSON) or a huge integer: the standard
+    library's encoder takes over, the frame is still relayed."""
+    for message in ("half \ud800 pair", 2**70):
+        sent = make_frame("stream", "processing", flow_id="f", chat_id="c", message=message)
+        text = frame_text(sent)
+        assert json.loads(text)["message"] == message
+        text.encode("utf-8")  # sendable as a WebSocket text message

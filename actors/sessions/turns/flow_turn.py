@@ -47,7 +47,7 @@ class FlowTurn:
         self._emit("start", "processing")
         overrides = {k: v for k, v in inputs.items() if isinstance(v, str)}
         values = self._compiled.prompt_inputs(text, self._context, overrides)
-        async for chunk in self._compiled.runnable.astream(values):
+        async for chunk in self._compiled.astream(values):
             token = chunk_text(chunk)
             if token:
                 self.parts.append(token)
