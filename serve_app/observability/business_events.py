@@ -5,7 +5,9 @@
 handled turn) are for the WebSocket layer: call `record_connection_alive` / `record_turn_processed`.
 
 Telemetry never breaks a request or a chat: a failed write is logged and counted
-(`raychat_events_dropped_total{kind="telemetry"}`), not raised.
+(`raychat_events_dropped_total{kind="telemetry"}`), not raised. The REST layer's events are
+committed before its answer; the WebSocket layer's are queued and written in batches, one
+storage call per half second per replica (`serve_app.observability.telemetry_queue`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
+import weakref
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Literal
@@ -20,6 +23,7 @@ from typing import Any, Literal
 from actors.errors import RaychatError
 from actors.ray.registry import Runtime
 from serve_app.observability import metrics
+from serve_app.observability.telemetry_queue import TelemetryQueue
 from storage.records import MessageRow, TelemetryRecord, iso
 
 log = logging.getLogger(__name__)
@@ -58,6 +62,23 @@ async def write_telemetry(runtime: Runtime, events: Sequence[TelemetryRecord]) -
     except RaychatError as exc:
         metrics.EVENTS_DROPPED.labels("telemetry").inc(len(events))
         log.warning("telemetry dropped (%d events): %s", len(events), exc.message)
+
+
+# The WebSocket layer's queue of each runtime (one per replica process; tests make several).
+_QUEUES: weakref.WeakKeyDictionary[Runtime, TelemetryQueue] = weakref.WeakKeyDictionary()
+
+
+def telemetry_queue(runtime: Runtime) -> TelemetryQueue:
+    """The runtime's queue of WebSocket-layer events (made on first use)."""
+    queue = _QUEUES.get(runtime)
+    if queue is None:
+
+        async def write(events: Sequence[TelemetryRecord]) -> None:
+            await write_telemetry(runtime, events)
+
+        queue = TelemetryQueue(write, metrics.EVENTS_DROPPED.labels("telemetry").inc)
+        _QUEUES[runtime] = queue
+    return queue
 
 
 def session_created_event(
@@ -126,7 +147,7 @@ async def record_session_created(
     """For the WebSocket layer: a chat's session was created by its first turn. Safe to call
     more than once per chat (the event is keyed by the chat id)."""
     event = session_created_event(user_id, chat_id, app_id, app_name, _flow_type(app_kind), source)
-    await write_telemetry(runtime, [event])
+    telemetry_queue(runtime).put(event)
 
 
 async def record_connection_alive(
@@ -148,7 +169,7 @@ async def record_connection_alive(
         "end_time": iso(ended),
         "alive_ms": _ms(started, ended),
     }
-    await write_telemetry(runtime, [_event("application_alive", user_id, chat_id, payload)])
+    telemetry_queue(runtime).put(_event("application_alive", user_id, chat_id, payload))
 
 
 async def record_turn_processed(
@@ -171,7 +192,7 @@ async def record_turn_processed(
         "end_time": iso(ended),
         "process_time": _ms(started, ended),
     }
-    await write_telemetry(runtime, [_event("application_process", user_id, chat_id, payload)])
+    telemetry_queue(runtime).put(_event("application_process", user_id, chat_id, payload))
 
 
 def _event(
