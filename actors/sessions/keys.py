@@ -30,6 +30,11 @@ class SessionKey:
     def text(self) -> str:
         return f"{self.flow_id}:{self.chat_id}"
 
+    def __reduce__(self) -> tuple[type[SessionKey], tuple[Any, ...]]:
+        # Pickled by its fields: a slotted frozen dataclass's default pickling runs Python
+        # code per object (`_dataclass_getstate`); every frame-channel answer carries keys.
+        return SessionKey, (self.flow_id, self.chat_id, self.persist, self.kind, self.dedicated)
+
 
 @dataclass(frozen=True, slots=True)
 class Ask:

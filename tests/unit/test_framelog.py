@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import pickle
 
-from actors.frames import Frame, frame_text, logged_seq, make_frame
+from actors.frames import ChannelBatch, Frame, FrameBatch, frame_text, logged_seq, make_frame
 from actors.sessions.frame_log import FrameLog
+from actors.sessions.keys import SessionKey
 
 
 def frame() -> Frame:
@@ -94,3 +96,16 @@ def test_text_orjson_refuses_still_serializes() -> None:
         text = frame_text(sent)
         assert json.loads(text)["message"] == message
         text.encode("utf-8")  # sendable as a WebSocket text message
+
+
+def test_channel_answers_pickle_to_equal_values() -> None:
+    """What a frame-channel poll returns crosses Ray by pickle: keys, batches and wire frames
+    come back equal (their `__reduce__` keeps every field)."""
+    log = FrameLog()
+    log.append(frame())
+    key = SessionKey("f", "c", persist=False, kind="assistant", dedicated="gpu")
+    sent = ChannelBatch(batches={key: FrameBatch(log.read_wire_after(0), True, 1)})
+    back = pickle.loads(pickle.dumps(sent, protocol=5))
+    assert back == sent
+    [got_key] = back.batches
+    assert (got_key.persist, got_key.kind, got_key.dedicated) == (False, "assistant", "gpu")
