@@ -67,6 +67,19 @@ def test_ray_token_auth_is_not_disabled(monkeypatch: pytest.MonkeyPatch) -> None
     assert "RAY_AUTH_MODE" not in os.environ  # ray.init() of a new cluster turns token auth on
 
 
+@pytest.mark.parametrize("operator_value", [None, "1"])
+def test_serve_runs_the_ingress_on_the_replica_loop_unless_the_operator_says(
+    monkeypatch: pytest.MonkeyPatch, operator_value: str | None
+) -> None:
+    name = "RAY_SERVE_RUN_USER_CODE_IN_SEPARATE_THREAD"
+    monkeypatch.delenv(name, raising=False)
+    if operator_value is not None:
+        monkeypatch.setenv(name, operator_value)
+    monkeypatch.setattr(proxy, "haproxy_usable", lambda: False)
+    proxy.choose_proxy(Settings(haproxy=False))
+    assert os.environ[name] == (operator_value or "0")
+
+
 @pytest.mark.parametrize("secret", [None, "x" * 31])
 def test_prod_refuses_to_start_without_a_long_secret(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], secret: str | None
