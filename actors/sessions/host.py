@@ -111,6 +111,7 @@ class SessionHost:
         Returns once the turn is admitted, not when it ends; any error leaves no turn started.
         Concurrent asks on one chat: its state machine runs one, the others get TurnBusy
         (`reject`) or wait in its queue (`enqueue`)."""
+        asked_at = asyncio.get_running_loop().time()
         session = await self._session(key, ask.user_id)
         await session.admit(ask.user_id, write=True)
         seen = ask.client_msg_id is None or session.has_seen(ask.client_msg_id)
@@ -118,7 +119,7 @@ class SessionHost:
             assert ask.client_msg_id is not None
             if await self._storage.find_client_message(key.chat_id, ask.client_msg_id):
                 raise DuplicateAsk(chat_id=key.chat_id, client_msg_id=ask.client_msg_id)
-        return session.start_turn(ask)
+        return session.start_turn(ask, asked_at)
 
     async def watch(self, key: SessionKey, user_id: int) -> WatchPoint:
         """Activate the session if needed and allow `user_id` to watch it; returns where its

@@ -57,6 +57,7 @@ class SessionActor:
         self._archiver = archiver
         self._apps = apps or AppLoader(storage)
         self._app: LoadedApp | None = None
+        self._app_read_at = float("-inf")  # when the read that `_app` is current as of began
         self._machine = StateMachine()
         self._admission = Admission(key, storage, SEEN_CLIENT_IDS)
         self._context = ModelContext(
@@ -106,6 +107,7 @@ class SessionActor:
         for another app's chat, storage errors); IllegalTransition if not in `init`.
         """
         self._machine.move(SessionState.INIT_OBJECT)
+        read_at = asyncio.get_running_loop().time()
         try:
             app = await self._apps.load(self.key.kind, self.key.flow_id)
             owner = await self._admission.read_owner()
@@ -114,6 +116,7 @@ class SessionActor:
             self._machine.move(SessionState.INIT)
             raise
         self._app, self._admission.owner_id, self._context.messages = app, owner, context
+        self._app_read_at = read_at
         self.frames = await self._new_frame_log(owner is not None)
         self._machine.move(SessionState.WAITING_OBJECT)
 
@@ -138,12 +141,18 @@ class SessionActor:
             max_bytes=size,
         )
 
-    async def _refresh_app(self) -> LoadedApp:
-        """Pick up a changed app before a turn (a read per turn; rebuild only on change)."""
+    async def _refresh_app(self, asked_at: float) -> LoadedApp:
+        """Pick up a changed app before a turn (a read per turn; rebuild only on change). An
+        app read that began after the ask arrived already shows every change committed before
+        it (a chat's first turn, activated by its ask): no second read."""
         assert self._app is not None
+        if self._app_read_at >= asked_at:
+            return self._app
+        read_at = asyncio.get_running_loop().time()
         revision = await self._apps.revision(self.key.kind, self.key.flow_id)
         if revision != self._app.revision:
             self._app = await self._apps.load(self.key.kind, self.key.flow_id)
+        self._app_read_at = read_at
         return self._app
 
     # -- admission ---------------------------------------------------------------------------
@@ -175,8 +184,9 @@ class SessionActor:
         self._admission.check_viewer(user_id)
         return WatchPoint(self.frames.last_seq, self.frames.oldest_seq)
 
-    def start_turn(self, ask: Ask) -> int:
-        """Admit an ask; returns the seq from which its frames appear.
+    def start_turn(self, ask: Ask, asked_at: float | None = None) -> int:
+        """Admit an ask that reached the host at `asked_at` (event-loop time; now if None);
+        returns the seq from which its frames appear.
 
         Refuses other users' chats (Forbidden), deleted chats (Conflict) and asks without the
         app's input (InvalidInput); IllegalTransition before activation. A repeated
@@ -194,7 +204,9 @@ class SessionActor:
             return seen
         text = self._question_text(ask)
         first_seq = self.frames.last_seq + 1
-        self._turns.admit(PendingTurn(ask, text))
+        if asked_at is None:
+            asked_at = asyncio.get_running_loop().time()
+        self._turns.admit(PendingTurn(ask, text, asked_at))
         self._admission.remember(ask.client_msg_id, first_seq)
         return first_seq
 
@@ -211,12 +223,12 @@ class SessionActor:
         return self._admission.has_seen(client_msg_id)
 
     # -- the turn ----------------------------------------------------------------------------
-    async def _new_turn(self, ask: Ask, text: str, emitter: TurnEmitter) -> Turn:
+    async def _new_turn(self, pending: PendingTurn, emitter: TurnEmitter) -> Turn:
         """The turn of an ask, on the current app revision and context (runs in its task)."""
-        app = await self._refresh_app()
+        app = await self._refresh_app(pending.asked_at)
         context = await self._context.for_turn()
         recorder = TurnRecorder(
-            self._storage, app.info, self.key.chat_id, ask.user_id, self.key.persist
+            self._storage, app.info, self.key.chat_id, pending.ask.user_id, self.key.persist
         )
         return app.new_turn(emitter, recorder, context)
 

@@ -6,10 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import uuid
 from typing import Any
 
+from actors.config import SessionConfig
+from actors.frames import logged_seq
 from actors.sessions.apps import AppLoader
-from storage.records import FlowRecord
+from actors.sessions.host import SessionHost
+from actors.sessions.keys import Ask, SessionKey
+from actors.storage_actor.actor import StorageActor
+from storage.records import FlowChanges, FlowRecord
 from tests.conftest import demo_graph, flow_record
 
 
@@ -46,3 +52,47 @@ async def test_checks_during_a_read_share_the_next_read_which_sees_a_later_chang
     assert await first == f"v{flow.version}"
     assert {await t for t in later} == {f"v{flow.version + 1}"}  # read after they were called
     assert storage.reads == 2  # 51 checks, two reads
+
+
+class CountedFlowReads:
+    """A real storage actor whose `get_flow` reads are counted."""
+
+    def __init__(self, storage: StorageActor) -> None:
+        self._storage = storage
+        self.flow_reads = 0
+
+    async def get_flow(self, flow_id: str) -> FlowRecord | None:
+        self.flow_reads += 1
+        return await self._storage.get_flow(flow_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+
+async def answer_of(host: SessionHost, key: SessionKey, text: str) -> str:
+    after = await host.start_turn(key, Ask(user_id=1, inputs={"input": text})) - 1
+    async with asyncio.timeout(10):
+        while True:
+            batch = await host.pull(key, 1, after, 5)
+            for frame in batch.frames:
+                if frame["type"] == "end" and frame["category"] == "answer":
+                    return str(frame["message"])
+            after = logged_seq(batch.frames[-1]) if batch.frames else after
+
+
+async def test_a_chats_first_turn_reuses_the_read_its_ask_triggered(storage: StorageActor) -> None:
+    """The ask that activates a session reads the flow once (activation); its turn does not
+    read it again. Later turns check the revision before they start, and see a change."""
+    flow = flow_record("b" * 32, demo_graph())
+    await storage.put_flow(flow)
+    counted = CountedFlowReads(storage)
+    host = SessionHost(SessionConfig(), counted)
+    key = SessionKey(flow.id, uuid.uuid4().hex)
+    await answer_of(host, key, "one")
+    assert counted.flow_reads == 1  # activation's load; the first turn reused it
+    await answer_of(host, key, "two")
+    assert counted.flow_reads == 2  # the second turn's revision check
+    graph = demo_graph()
+    graph["nodes"][1]["params"]["template"] = "changed: {input}"
+    await storage.update_flow(flow.id, FlowChanges(data=graph))
+    assert "changed: three" in await answer_of(host, key, "three")

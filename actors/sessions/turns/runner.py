@@ -24,15 +24,18 @@ from actors.sessions.turns.turn import Turn
 # Turn failures keep the session's logger name: operators filter on it (docs/security.md).
 log = logging.getLogger("actors.sessions.session")
 
-TurnFactory = Callable[[Ask, str, TurnEmitter], Awaitable[Turn]]
+TurnFactory = Callable[["PendingTurn", TurnEmitter], Awaitable[Turn]]
 
 
 @dataclass(frozen=True, slots=True)
 class PendingTurn:
-    """An admitted ask and its question text (already checked against the app's input)."""
+    """An admitted ask, its question text (already checked against the app's input), and when
+    it reached the host (event-loop time: what the turn must see of storage is what was
+    committed before then)."""
 
     ask: Ask
     text: str
+    asked_at: float
 
 
 class TurnRunner:
@@ -128,7 +131,7 @@ class TurnRunner:
             self._next_queued()
 
     async def _answer(self, pending: PendingTurn, emitter: TurnEmitter) -> str:
-        turn = await self._new_turn(pending.ask, pending.text, emitter)
+        turn = await self._new_turn(pending, emitter)
         self._turn = turn
         return await turn.run(pending.text, pending.ask.inputs, pending.ask.client_msg_id)
 
