@@ -100,6 +100,9 @@ class AssistantApp:
         return AssistantTurn(self.model, list(self.tools), self.prompt, emitter, recorder, context)
 
 
+AppRecord = FlowRecord | AssistantRecord
+
+
 async def _read(storage: StoragePort, kind: AppKind, app_id: str) -> FlowRecord | AssistantRecord:
     record: FlowRecord | AssistantRecord | None
     if kind == "flow":
@@ -187,43 +190,24 @@ class AppLoader:
         self._max_apps = max_apps
         self._built: OrderedDict[tuple[str, str], LoadedApp] = OrderedDict()
         # Revision reads by app: the one running, and the one the next checks share.
-        self._reads: dict[str, asyncio.Task[str]] = {}
-        self._next_reads: dict[str, asyncio.Task[str]] = {}
+        self._reads: dict[str, asyncio.Task[tuple[AppRecord, str]]] = {}
+        self._next_reads: dict[str, asyncio.Task[tuple[AppRecord, str]]] = {}
 
     async def revision(self, kind: AppKind, app_id: str) -> str:
         """The app's current revision (a check before each turn); raises when it is gone.
 
-        Checks of one app that arrive while a read of it runs share the *next* read, which
-        starts once that one ends: every check still reads storage after it was called (a turn
-        sees any change committed before it began), but an app that many turns start at once
-        costs at most two reads in flight, not one per turn (issue 9)."""
-        key = f"{kind}:{app_id}"
-        queued = self._next_reads.get(key)
-        if queued is None:
-            queued = asyncio.get_running_loop().create_task(self._read_after(key, kind, app_id))
-            self._next_reads[key] = queued
-        return await asyncio.shield(queued)
-
-    async def _read_after(self, key: str, kind: AppKind, app_id: str) -> str:
-        running = self._reads.get(key)
-        if running is not None:
-            await asyncio.wait([running])  # its outcome is its own callers'
-        self._next_reads.pop(key, None)
-        task = asyncio.current_task()
-        assert task is not None
-        self._reads[key] = task
-        try:
-            record = await _read(self._storage, kind, app_id)
-            return await _current_revision(self._storage, record)
-        finally:
-            if self._reads.get(key) is task:
-                del self._reads[key]
+        Reads of one app that arrive while a read of it runs share the *next* read, which
+        starts once that one ends: every caller still gets a read that began after it called
+        (a turn sees any change committed before it began), but an app that many turns (or
+        activations, `load`) start at once costs at most two reads in flight, not one per
+        caller (issue 9)."""
+        _record, revision = await self._shared_read(kind, app_id)
+        return revision
 
     async def load(self, kind: AppKind, app_id: str) -> LoadedApp:
-        """The built app at its current revision. Raises FlowDeleted/AssistantDeleted,
-        FlowInvalid, InvalidInput."""
-        record = await _read(self._storage, kind, app_id)
-        revision = await _current_revision(self._storage, record)
+        """The built app at its current revision (read as `revision` reads it). Raises
+        FlowDeleted/AssistantDeleted, FlowInvalid, InvalidInput."""
+        record, revision = await self._shared_read(kind, app_id)
         key = (f"{kind}:{app_id}", revision)
         if key in self._built:
             self._built.move_to_end(key)
@@ -234,6 +218,29 @@ class AppLoader:
             while len(self._built) > self._max_apps:
                 self._built.popitem(last=False)
         return app
+
+    async def _shared_read(self, kind: AppKind, app_id: str) -> tuple[AppRecord, str]:
+        key = f"{kind}:{app_id}"
+        queued = self._next_reads.get(key)
+        if queued is None:
+            queued = asyncio.get_running_loop().create_task(self._read_after(key, kind, app_id))
+            self._next_reads[key] = queued
+        return await asyncio.shield(queued)
+
+    async def _read_after(self, key: str, kind: AppKind, app_id: str) -> tuple[AppRecord, str]:
+        running = self._reads.get(key)
+        if running is not None:
+            await asyncio.wait([running])  # its outcome is its own callers'
+        self._next_reads.pop(key, None)
+        task = asyncio.current_task()
+        assert task is not None
+        self._reads[key] = task
+        try:
+            record = await _read(self._storage, kind, app_id)
+            return record, await _current_revision(self._storage, record)
+        finally:
+            if self._reads.get(key) is task:
+                del self._reads[key]
 
 
 async def _tool_flows(

@@ -111,7 +111,9 @@ class SessionActor:
         try:
             app = await self._apps.load(self.key.kind, self.key.flow_id)
             owner = await self._admission.read_owner()
-            context = await self._context.read()
+            # No session row, no messages: every message is written with (question) or after
+            # (answer) its chat's session row, so a chat nobody created has no history to read.
+            context = await self._context.read() if owner is not None else []
         except BaseException:
             self._machine.move(SessionState.INIT)
             raise

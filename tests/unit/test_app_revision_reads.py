@@ -15,7 +15,7 @@ from actors.sessions.apps import AppLoader
 from actors.sessions.host import SessionHost
 from actors.sessions.keys import Ask, SessionKey
 from actors.storage_actor.actor import StorageActor
-from storage.records import FlowChanges, FlowRecord
+from storage.records import FlowChanges, FlowRecord, HistoryQuery, MessageRow
 from tests.conftest import demo_graph, flow_record
 
 
@@ -54,16 +54,20 @@ async def test_checks_during_a_read_share_the_next_read_which_sees_a_later_chang
     assert storage.reads == 2  # 51 checks, two reads
 
 
-class CountedFlowReads:
-    """A real storage actor whose `get_flow` reads are counted."""
+class CountedReads:
+    """A real storage actor whose `get_flow` and `history` reads are counted."""
 
     def __init__(self, storage: StorageActor) -> None:
         self._storage = storage
-        self.flow_reads = 0
+        self.flow_reads = self.history_reads = 0
 
     async def get_flow(self, flow_id: str) -> FlowRecord | None:
         self.flow_reads += 1
         return await self._storage.get_flow(flow_id)
+
+    async def history(self, query: HistoryQuery) -> list[MessageRow]:
+        self.history_reads += 1
+        return await self._storage.history(query)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._storage, name)
@@ -85,7 +89,7 @@ async def test_a_chats_first_turn_reuses_the_read_its_ask_triggered(storage: Sto
     read it again. Later turns check the revision before they start, and see a change."""
     flow = flow_record("b" * 32, demo_graph())
     await storage.put_flow(flow)
-    counted = CountedFlowReads(storage)
+    counted = CountedReads(storage)
     host = SessionHost(SessionConfig(), counted)
     key = SessionKey(flow.id, uuid.uuid4().hex)
     await answer_of(host, key, "one")
@@ -96,3 +100,34 @@ async def test_a_chats_first_turn_reuses_the_read_its_ask_triggered(storage: Sto
     graph["nodes"][1]["params"]["template"] = "changed: {input}"
     await storage.update_flow(flow.id, FlowChanges(data=graph))
     assert "changed: three" in await answer_of(host, key, "three")
+
+
+async def test_only_a_chat_that_exists_has_its_history_read(storage: StorageActor) -> None:
+    """Activating a chat nobody created reads no history (it has none); a later incarnation
+    of the same chat reads it and answers with it in context."""
+    flow = flow_record("c" * 32, demo_graph())
+    await storage.put_flow(flow)
+    key = SessionKey(flow.id, uuid.uuid4().hex)
+    first = CountedReads(storage)
+    assert (await answer_of(SessionHost(SessionConfig(), first), key, "remember")).startswith(
+        "echo(0):"
+    )
+    assert first.history_reads == 0
+    again = CountedReads(storage)
+    answer = await answer_of(SessionHost(SessionConfig(), again), key, "and now?")
+    assert again.history_reads == 1
+    assert answer.startswith("echo(2):")  # the echo model counts its context: one exchange
+
+
+async def test_activations_of_one_flow_at_once_share_its_reads(storage: StorageActor) -> None:
+    """50 new chats of one flow activated together (a burst of first asks) read the flow at
+    most twice, not once each."""
+    flow = flow_record("d" * 32, demo_graph())
+    await storage.put_flow(flow)
+    counted = CountedReads(storage)
+    host = SessionHost(SessionConfig(), counted)
+    keys = [SessionKey(flow.id, uuid.uuid4().hex) for _ in range(50)]
+    async with asyncio.timeout(10):
+        await asyncio.gather(*(host.watch(key, 1) for key in keys))
+    assert await host.live_sessions() == 50
+    assert counted.flow_reads <= 2
