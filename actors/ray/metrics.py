@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Literal
@@ -141,13 +141,7 @@ class _ProcessMetrics:
         """Record the pending counter increments now."""
         with self._lock:
             pending, self._pending = self._pending, {}
-        for (name, tags), value in pending.items():
-            counter = self.by_name[name]
-            assert isinstance(counter, Counter)
-            try:
-                counter.inc(value, dict(tags))
-            except Exception as exc:  # keep recording the others
-                _warn_once(name, exc)
+        self._record_each(pending.items(), _inc)
 
     def _start_flusher(self) -> None:
         if self._flusher is None:  # under self._lock
@@ -161,18 +155,30 @@ class _ProcessMetrics:
             self.flush()
             if time.monotonic() - refreshed >= GAUGE_REFRESH_S:
                 refreshed = time.monotonic()
-                self._refresh_gauges()
+                with self._lock:
+                    values = list(self._gauges.items())
+                self._record_each(values, _set)
 
-    def _refresh_gauges(self) -> None:
-        with self._lock:
-            values = list(self._gauges.items())
+    def _record_each(
+        self,
+        values: Iterable[tuple[_Series, float]],
+        record: Callable[[Metric, float, dict[str, str]], None],
+    ) -> None:
         for (name, tags), value in values:
-            gauge = self.by_name[name]
-            assert isinstance(gauge, Gauge)
             try:
-                gauge.set(value, dict(tags))
-            except Exception as exc:  # keep refreshing the others
+                record(self.by_name[name], value, dict(tags))
+            except Exception as exc:  # keep recording the others
                 _warn_once(name, exc)
+
+
+def _inc(counter: Metric, value: float, tags: dict[str, str]) -> None:
+    assert isinstance(counter, Counter)
+    counter.inc(value, tags)
+
+
+def _set(gauge: Metric, value: float, tags: dict[str, str]) -> None:
+    assert isinstance(gauge, Gauge)
+    gauge.set(value, tags)
 
 
 def _make(spec: MetricSpec) -> Metric:
