@@ -64,20 +64,27 @@ async def write_telemetry(runtime: Runtime, events: Sequence[TelemetryRecord]) -
         log.warning("telemetry dropped (%d events): %s", len(events), exc.message)
 
 
-# The WebSocket layer's queue of each runtime (one per replica process; tests make several).
-_QUEUES: weakref.WeakKeyDictionary[Runtime, TelemetryQueue] = weakref.WeakKeyDictionary()
+# The WebSocket layer's queue of each runtime (one per replica process; tests make several), by
+# the runtime's id with a weak reference to it (runtimes need not be hashable; an id is reused
+# only after its runtime is gone, and the reference tells).
+_QUEUES: dict[int, tuple[weakref.ref[Runtime], TelemetryQueue]] = {}
 
 
 def telemetry_queue(runtime: Runtime) -> TelemetryQueue:
     """The runtime's queue of WebSocket-layer events (made on first use)."""
-    queue = _QUEUES.get(runtime)
-    if queue is None:
+    key = id(runtime)
+    found = _QUEUES.get(key)
+    if found is not None and found[0]() is runtime:
+        return found[1]
+    owner = weakref.ref(runtime, lambda _gone: _QUEUES.pop(key, None))
 
-        async def write(events: Sequence[TelemetryRecord]) -> None:
-            await write_telemetry(runtime, events)
+    async def write(events: Sequence[TelemetryRecord]) -> None:
+        live = owner()  # a strong reference here would keep every runtime alive
+        if live is not None:
+            await write_telemetry(live, events)
 
-        queue = TelemetryQueue(write, metrics.EVENTS_DROPPED.labels("telemetry").inc)
-        _QUEUES[runtime] = queue
+    queue = TelemetryQueue(write, metrics.EVENTS_DROPPED.labels("telemetry").inc)
+    _QUEUES[key] = (owner, queue)
     return queue
 
 

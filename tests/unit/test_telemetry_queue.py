@@ -5,11 +5,13 @@ dropped, never queued without limit."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Sequence
 
 import pytest
 
+from serve_app.observability.business_events import telemetry_queue
 from serve_app.observability.telemetry_queue import TelemetryQueue
 from storage.records import TelemetryRecord
 
@@ -76,3 +78,17 @@ async def test_beyond_the_bound_events_are_counted_as_dropped() -> None:
     assert writes.dropped == 2
     await writes.written.wait()
     assert writes.batches == [[0, 1, 2]]
+
+
+def test_each_runtime_has_its_own_queue_hashable_or_not() -> None:
+    """The ingress's runtime and the tests' dataclass stand-ins (unhashable) each get one queue,
+    kept for as long as the runtime lives."""
+
+    @dataclasses.dataclass
+    class StandIn:
+        name: str
+
+    first, second = StandIn("a"), StandIn("b")
+    queue = telemetry_queue(first)  # type: ignore[arg-type]
+    assert telemetry_queue(first) is queue  # type: ignore[arg-type]
+    assert telemetry_queue(second) is not queue  # type: ignore[arg-type]
