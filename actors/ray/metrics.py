@@ -124,7 +124,7 @@ class _ProcessMetrics:
 
     def add(self, spec: MetricSpec, value: float, tags: dict[str, str]) -> None:
         """Count `value` more on a counter series (recorded by the next flush)."""
-        series = (spec.name, tuple(sorted(tags.items())))
+        series = _series(spec, tags)
         with self._lock:
             self._pending[series] = self._pending.get(series, 0.0) + value
             self._start_flusher()
@@ -134,7 +134,7 @@ class _ProcessMetrics:
         assert isinstance(gauge, Gauge)
         gauge.set(value, tags)
         with self._lock:
-            self._gauges[(spec.name, tuple(sorted(tags.items())))] = value
+            self._gauges[_series(spec, tags)] = value
             self._start_flusher()
 
     def flush(self) -> None:
@@ -169,6 +169,10 @@ class _ProcessMetrics:
                 record(self.by_name[name], value, dict(tags))
             except Exception as exc:  # keep recording the others
                 _warn_once(name, exc)
+
+
+def _series(spec: MetricSpec, tags: dict[str, str]) -> _Series:
+    return spec.name, tuple(sorted(tags.items()))
 
 
 def _inc(counter: Metric, value: float, tags: dict[str, str]) -> None:

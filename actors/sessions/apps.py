@@ -103,8 +103,8 @@ class AssistantApp:
 AppRecord = FlowRecord | AssistantRecord
 
 
-async def _read(storage: StoragePort, kind: AppKind, app_id: str) -> FlowRecord | AssistantRecord:
-    record: FlowRecord | AssistantRecord | None
+async def _read(storage: StoragePort, kind: AppKind, app_id: str) -> AppRecord:
+    record: AppRecord | None
     if kind == "flow":
         record = await storage.get_flow(app_id)
         if record is None:
@@ -116,7 +116,7 @@ async def _read(storage: StoragePort, kind: AppKind, app_id: str) -> FlowRecord 
     return record
 
 
-def _revision(record: FlowRecord | AssistantRecord) -> str:
+def _revision(record: AppRecord) -> str:
     if isinstance(record, FlowRecord):
         return f"v{record.version}"
     return record.update_time.isoformat()
@@ -140,7 +140,7 @@ async def _tool_flows_of(storage: StoragePort, specs: Sequence[Any]) -> list[Flo
     return [await storage.get_flow(flow_id) for flow_id in _tool_flow_ids(specs)]
 
 
-async def _current_revision(storage: StoragePort, record: FlowRecord | AssistantRecord) -> str:
+async def _current_revision(storage: StoragePort, record: AppRecord) -> str:
     """A flow's version; an assistant's update time plus the state of its tool flows, so that a
     tool flow turned private, offline or deleted rebuilds (and so re-authorizes) the assistant."""
     if isinstance(record, FlowRecord) or not _tool_flow_ids(record.tools):
@@ -167,7 +167,7 @@ def _build_assistant_app(
 
 
 async def _build(
-    storage: StoragePort, record: FlowRecord | AssistantRecord, revision: str, providers: Providers
+    storage: StoragePort, record: AppRecord, revision: str, providers: Providers
 ) -> LoadedApp:
     """Build off the event loop: compiling a graph and indexing Retriever documents is CPU work."""
     if isinstance(record, FlowRecord):
