@@ -89,7 +89,7 @@ class LocalChannel:
     def __init__(self, host: SessionHost, keys: list[SessionKey]) -> None:
         self.host, self.keys = host, keys
         self.cursors = dict.fromkeys(keys, 0)
-        self.closes = dict.fromkeys(keys, 0)
+        self.closed = {key: asyncio.Event() for key in keys}  # set at each turn's `close`
         self.tokens = 0
 
     async def run(self) -> None:
@@ -101,7 +101,8 @@ class LocalChannel:
             for key, news in batch.batches.items():
                 for frame in news.frames:
                     self.tokens += frame["type"] == "stream"
-                    self.closes[key] += frame["type"] == "close"
+                    if frame["type"] == "close":
+                        self.closed[key].set()
                 if news.frames:
                     self.cursors[key] = logged_seq(news.frames[-1])
 
@@ -125,9 +126,9 @@ async def host_us_per_token(chats: int, tps: float, tokens: int) -> float:
 
         async def chat(key: SessionKey) -> None:
             for turn in range(3):
+                channel.closed[key].clear()
                 await host.start_turn(key, Ask(user_id=1, inputs={"input": f"question {turn}"}))
-                while channel.closes[key] <= turn:  # the poller counts this turn's close
-                    await asyncio.sleep(0.05)
+                await channel.closed[key].wait()
 
         started = time.process_time()
         await asyncio.gather(*(chat(k) for k in keys))
